@@ -1,0 +1,335 @@
+"""Configuration: YAML files validated into dataclasses.
+
+A YAML file may start with ``base: other.yaml`` (or a list of files, resolved relative to the
+including file); the including file's keys override the base's, recursively. Every tool accepts
+``--set a.b=c`` overrides, whose values are parsed as YAML (``--set train.lr_step=[20,25]``).
+Unknown keys are rejected with the nearest valid key suggested, and values are checked against
+the field types. The resolved config is saved (``save_config``) beside every checkpoint and
+every results folder, so a run can always be reproduced from its outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from utrack.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def choice(default: str, *others: str) -> Any:
+    """A string field restricted to ``(default, *others)``; checked by ``from_dict``."""
+    return field(default=default, metadata={"choices": (default, *others)})
+
+
+@dataclass
+class ModelConfig:
+    arch: str = choice("fairmot", "centertrack")
+    backbone: str = choice("dla34", "resnet18", "resnet34", "mobilenet_v2")
+    pretrained: str | None = None  # torchvision-format backbone weights (local file)
+    head_conv: int = 256
+    down_ratio: int = 4
+    neck_channels: int = 64  # stride-4 feature channels of the ResNet/MobileNetV2 necks
+    input_norm: str = choice("unit", "imagenet")  # unit: x/255 (FairMOT); imagenet: mean/std
+    ltrb_amodal: bool = False  # CenterTrack: 4-channel ltrb_amodal box head instead of wh
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in generated MOT data (see utrack.data.synthetic)."""
+
+    root: str = "runs/synthetic_data"  # where sequences are generated (reused if present)
+    num_train: int = 4
+    num_val: int = 1
+    frames: int = 150
+    width: int = 480
+    height: int = 288
+    fps: int = 10
+    max_people: int = 9
+    seed: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    degrees: float = 5.0
+    translate: float = 0.1
+    scale: list[float] = field(default_factory=lambda: [0.5, 1.2])
+    shear: float = 2.0
+    hsv: float = 0.5  # relative jitter of saturation and value
+    flip: float = 0.5
+    pair_jitter: float = 0.05  # second frame of a pair: extra affine jitter relative to the first
+
+
+@dataclass
+class DataConfig:
+    roots: list[str] = field(default_factory=list)  # dataset roots / sequence folders; [] = synthetic
+    format: str = choice("mot", "crowdhuman", "coco")
+    split: str = choice("all", "train_half", "val_half")  # by frame, per sequence
+    input_size: list[int] = field(default_factory=lambda: [1088, 608])  # width, height
+    min_visibility: float = 0.0
+    num_workers: int = 2
+    pair_window: int = 20  # frame pairs at distance 1..W (paper: 20; official code: 10)
+    neg_ratio: float = 0.25  # Nneg / Npos for image (static) data
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class LossConfig:
+    hm_weight: float = 1.0
+    wh_weight: float = 0.1
+    reg_weight: float = 1.0
+    uncertainty: bool = True  # FairMOT's learnable task weighting
+    s_det: float = -1.85
+    s_id: float = -1.05
+
+
+@dataclass
+class MatchingConfig:
+    """UTrack matching loss switches (paper Tables 2-4)."""
+
+    placeholder: str = choice("mean", "zero", "none")
+    temperature: Union[float, str] = "adaptive"  # "adaptive" (T = 2 log(C+1)) or a fixed factor
+    margin: float = 0.5
+    terms: list[str] = field(default_factory=lambda: ["intra", "inter", "cycle"])
+
+
+@dataclass
+class ReIDConfig:
+    mode: str = choice("supervised", "none", "unsupervised", "cycas")
+    dim: int = 128
+    weight: float = 1.0
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    cycas_margin: float = 0.5
+
+
+@dataclass
+class OcclusionConfig:
+    enabled: bool = False
+    tau: float = 0.7  # pair overlap: area(bi & bj) / min(area bi, area bj) > tau
+    weight: float = 0.5  # inside the detection loss
+    offset_weight: float = 1.0
+    score_thresh: float = 0.1  # decoded occlusion centres kept above this
+    top_k: int = 100
+    tau_o: float = 0.7  # refinding: gaussian score threshold
+    tau_w: int = 30  # refinding: only tracks lost for fewer than tau_w frames
+
+
+@dataclass
+class TrackerConfig:
+    conf_thres: float = 0.4
+    top_k: int = 500
+    track_buffer: int = 30  # frames at 30 fps; scaled by fps / 30
+    emb_thresh: float = 0.4
+    iou_thresh: float = 0.5
+    unconfirmed_thresh: float = 0.7
+    iou_only_thresh: float = 0.8  # first stage when there are no embeddings (--reid none)
+    motion_lambda: float = 0.98
+    feat_momentum: float = 0.9
+    min_box_area: float = 100.0
+    max_aspect: float = 1.6  # outputs with w / h above this are dropped (pedestrians)
+    refind_update_kalman: bool = True
+    # CenterTrack
+    new_thresh: float = 0.4
+    pre_thresh: float = 0.5
+    max_age: int = 30
+    hungarian: bool = False
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    lr: float = 1e-4
+    lr_step: list[int] = field(default_factory=lambda: [20])
+    lr_gamma: float = 0.1
+    batch_size: int = 12
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # 0 = off
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # only takes effect on CUDA
+    out: str = "runs/train"
+    log_every: int = 10
+    init: str | None = None  # checkpoint to fine-tune from (shape-mismatched heads are skipped)
+    eval_after: bool = True  # track + evaluate the validation sequences after training
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    reid: ReIDConfig = field(default_factory=ReIDConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------------------------
+# YAML files, includes and overrides
+
+
+def read_yaml_with_bases(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """Read a YAML config, resolving ``base:`` includes (relative to the including file)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: circular 'base:' include ({' -> '.join(map(str, _seen))})")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping, got {type(data).__name__}")
+    bases = data.pop("base", None) or []
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge_dicts(merged, read_yaml_with_bases(path.parent / base, _seen + (path,)))
+    return merge_dicts(merged, data)
+
+
+def merge_dicts(base: dict, override: dict) -> dict:
+    """Recursive merge: mappings merge key by key, every other value in ``override`` wins."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """``"a.b=c"`` -> ``{"a": {"b": c}}`` with ``c`` parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.lr=2e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML: {exc}") from exc
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(files: list[str | Path] | None = None, overrides: list[str] | None = None,
+                extra: dict | None = None) -> Config:
+    """Layer config files (each with its bases), then ``extra`` (tool flags), then ``--set``."""
+    merged: dict = {}
+    for path in files or []:
+        merged = merge_dicts(merged, read_yaml_with_bases(path))
+    if extra:
+        merged = merge_dicts(merged, extra)
+    for text in overrides or []:
+        merged = merge_dicts(merged, parse_override(text))
+    return from_dict(Config, merged)
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation into dataclasses
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; reject unknown keys and wrong types by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f"; did you mean '{(where + '.') if where else ''}{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{dotted}'{hint} (valid: {', '.join(names)})")
+        kwargs[key] = _coerce(hints[key], value, dotted)
+        choices = fields[key].metadata.get("choices")
+        if choices:
+            check_choice(kwargs[key], choices, dotted)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, where)
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} fits none of {tp}")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            value = [value]  # a single value where a list is expected
+        return [_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or
+                                           (isinstance(value, float) and value.is_integer())):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported config type {tp}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (``path`` may be a folder: writes config.yaml in it)."""
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = path / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    return path
+
+
+def check_choice(value: str, choices: tuple[str, ...] | list[str], where: str) -> str:
+    """Reject ``value`` unless it is one of ``choices`` (nearest choice suggested)."""
+    if value not in choices:
+        close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.4)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where}: '{value}' is not one of {', '.join(choices)}{hint}")
+    return value
