@@ -65,7 +65,8 @@ def read_seqinfo(seq_dir: str | Path) -> SeqInfo:
 
 def split_frame_range(seq_length: int, split: str) -> range:
     """1-based frames of a split: ``all``; ``train_half`` = the first ``seq_length // 2 + 1``
-    frames; ``val_half`` = the rest (the half split of the paper's ablations, as FairMOT cuts it)."""
+    frames; ``val_half`` = the rest (the half split used for the ablations of FairMOT, UTrack and
+    ByteTrack, which comes from CenterTrack's MOT conversion)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     half = seq_length // 2 + 1
