@@ -4,12 +4,14 @@ A tracker consumes one ``Detections`` per frame and returns the ``TrackResult``s
 that frame. It owns its id counter (ids start at 1 after ``reset()``), keeps memory bounded on
 long videos (removed tracks are forgotten), and runs plugin steps at named stages:
 
-- ``"after_decode"``: ``step(tracker, detections) -> None``; may add entries to
-  ``detections.extras`` (for example decoded occlusion centres) before association.
-- ``"after_association"``: ``step(tracker, context) -> None`` with a ``FrameContext``; may
-  call ``tracker.refind(track, box)`` for tracks that found no detection this frame.
+- ``"after_decode"``: ``step(outputs, detections, meta) -> None``, run by the baseline's
+  detector wrapper (network outputs -> ``Detections``) before the tracker sees the frame; may add
+  entries to ``detections.extras`` (for example decoded occlusion centres).
+- ``"after_association"``: ``step(tracker, context) -> None`` with a ``FrameContext``, run by the
+  tracker after its association stages; may call ``tracker.refind(track, box)`` for tracks
+  returned by ``tracker.unmatched_tracks()``.
 
-Trackers implement ``unmatched_tracks()``/``refind()``/``frame_boxes()`` so that a step written
+Trackers implement ``unmatched_tracks()`` and ``refind()`` so that a step written
 against this interface (the occlusion plugin's refinding) works for FairMOT and CenterTrack alike.
 """
 
