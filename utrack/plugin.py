@@ -7,7 +7,8 @@ A plugin is one object with four optional hooks (DESIGN.md section 2):
   (dataset side, after augmentation and the baseline's own targets).
 - ``loss_terms(outputs, batch) -> {name: scalar}``: named losses. The baseline's loss composer
   multiplies each by ``term_weights.get(name, 1.0)``, sums them into the detection group (or the
-  identity group for the term named ``"reid"``) and logs each one.
+  identity group for the term named ``"reid"``) and logs each one. Names containing ``/`` (for
+  example ``"reid/intra"``) are diagnostics: logged, never summed.
 - ``tracker_steps() -> {stage: callable}``: steps run by the tracker at named stages
   (see ``utrack.tracking.base.TRACKER_STAGES``).
 
@@ -64,6 +65,11 @@ def collect_heads(base_heads: dict[str, int], plugins: list[Plugin]) -> dict[str
                 raise ValueError(f"plugin {plugin.name!r} adds head {name!r}, which already exists")
             heads[name] = channels
     return heads
+
+
+def is_diagnostic(term: str) -> bool:
+    """Loss-term names with a ``/`` are logged but not part of the loss."""
+    return "/" in term
 
 
 def replaced_terms(plugins: list[Plugin]) -> set[str]:

@@ -11,14 +11,17 @@ long videos (removed tracks are forgotten), and runs plugin steps at named stage
   tracker after its association stages; may call ``tracker.refind(track, box)`` for tracks
   returned by ``tracker.unmatched_tracks()``.
 
-Trackers implement ``unmatched_tracks()`` and ``refind()`` so that a step written
-against this interface (the occlusion plugin's refinding) works for FairMOT and CenterTrack alike.
+Trackers derive from ``BaseTracker`` and implement ``update()``, ``unmatched_tracks()`` and
+``refind()``, so that a step written against this interface (the occlusion plugin's refinding)
+works for FairMOT and CenterTrack alike.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,12 +49,16 @@ class Detections:
         if len(self.scores) != len(self.boxes):
             raise ValueError(f"Detections: {len(self.boxes)} boxes but {len(self.scores)} scores")
         if self.embeddings is not None:
-            self.embeddings = np.asarray(self.embeddings, dtype=np.float32).reshape(len(self.boxes), -1)
+            emb = np.asarray(self.embeddings, dtype=np.float32)
+            if len(self.boxes) == 0:  # reshape(0, -1) is ambiguous: keep D when known
+                self.embeddings = emb.reshape(0, emb.shape[-1] if emb.ndim == 2 else 0)
+            else:
+                self.embeddings = emb.reshape(len(self.boxes), -1)
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def select(self, keep: np.ndarray) -> "Detections":
+    def select(self, keep: np.ndarray) -> Detections:
         """The detections where ``keep`` (bool mask or indices) holds; extras are kept as is."""
         emb = None if self.embeddings is None else self.embeddings[keep]
         return Detections(self.boxes[keep], self.scores[keep], emb, dict(self.extras))
@@ -95,8 +102,78 @@ class TrackLike(Protocol):
         ...
 
     @property
-    def frames_lost(self) -> int:  # consecutive frames without a detection, >= 1 when lost
+    def frames_lost(self) -> int:
+        # consecutive EARLIER frames without a detection: 0 for a track that was matched on the
+        # previous frame and lost on this one; refound frames neither increase nor reset it
         ...
 
 
 StepFn = Callable[..., None]
+
+
+class BaseTracker(ABC):
+    """What every tracker shares: config, frame counter, id counter, plugin steps, refinding API.
+
+    steps: stage name (one of ``TRACKER_STAGES``) -> list of callables, run in order by
+    ``run_steps``; ``"after_decode"`` steps are held here for the detector wrapper to run.
+    Subclasses extend ``reset()`` (calling ``super().reset()``) to clear their own state; it is
+    called once at construction.
+    """
+
+    frame_id: int  # frames seen since the last reset (the current frame's 1-based number)
+    _last_id: int
+
+    def __init__(self, cfg: Any, steps: Mapping[str, Sequence[StepFn] | StepFn] | None = None):
+        self.cfg = cfg
+        self.steps: dict[str, list[StepFn]] = {}
+        for stage, fns in (steps or {}).items():
+            if stage not in TRACKER_STAGES:
+                raise ValueError(f"unknown tracker stage {stage!r}; stages are {TRACKER_STAGES}")
+            self.steps[stage] = [fns] if callable(fns) else list(fns)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track; the frame counter restarts at 0 and ids at 1."""
+        self.frame_id = 0
+        self._last_id = 0
+
+    def next_id(self) -> int:
+        """A fresh track id: 1, 2, 3, ... since construction or the last ``reset()``."""
+        self._last_id += 1
+        return self._last_id
+
+    def run_steps(self, stage: str, *args: Any) -> None:
+        """Call every step registered for ``stage`` with ``args``."""
+        for fn in self.steps.get(stage, ()):
+            fn(*args)
+
+    @abstractmethod
+    def update(self, dets: Detections) -> list[TrackResult]:
+        """Consume one frame's detections; return what to output for that frame."""
+
+    @abstractmethod
+    def unmatched_tracks(self) -> list[TrackLike]:
+        """Confirmed tracks that found no detection in the current update (lost this frame or
+        earlier, not removed, not already refound this frame)."""
+
+    @abstractmethod
+    def refind(self, track: TrackLike, box: np.ndarray) -> None:
+        """Recover ``track`` (from ``unmatched_tracks()``) at ``box`` (4,) ``x1, y1, x2, y2``.
+
+        The track is output this frame with ``box`` and ``refound=True`` and becomes tracked
+        again; if ``cfg.refind_update_kalman`` its motion state is corrected with ``box``. Its
+        ``frames_lost`` neither grows this frame nor resets; its appearance is not updated.
+        """
+
+
+def filter_results(results: list[TrackResult], min_box_area: float,
+                   max_aspect: float) -> list[TrackResult]:
+    """FairMOT's output filter: drop boxes with ``w * h <= min_box_area`` or ``w / h > max_aspect``
+    (and degenerate boxes with ``h <= 0``)."""
+    kept = []
+    for r in results:
+        w = r.box[2] - r.box[0]
+        h = r.box[3] - r.box[1]
+        if h > 0 and w * h > min_box_area and not w / h > max_aspect:
+            kept.append(r)
+    return kept

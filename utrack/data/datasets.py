@@ -1,0 +1,227 @@
+"""Datasets: training frames (single or pairs) over MOT sequences, and frames for inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from utrack.config import DataConfig
+from utrack.data.mot import (IdentityIndex, MOTSequence, find_sequences, read_image, read_seqinfo,
+                             split_frame_range)
+from utrack.data.synthetic import generate_dataset
+from utrack.data.targets import encode_centernet_targets
+from utrack.data.transforms import (AffineParams, Letterbox, jitter_affine, letterbox, sample_affine,
+                                    sample_hsv, to_tensor, transform_frame)
+from utrack.errors import DataFormatError
+
+TargetBuilder = Callable[[dict[str, Any]], dict[str, Any]]
+MODES = ("single", "pair")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def training_sequence_dirs(cfg: DataConfig) -> list[Path]:
+    """Sequence folders to train on: those found under ``cfg.roots``, or, when it is empty, the
+    built-in synthetic training sequences (generated on first use under ``cfg.synthetic.root``)."""
+    if not cfg.roots:
+        train, _ = generate_dataset(cfg.synthetic.root, cfg.synthetic)
+        return train
+    return [seq for root in cfg.roots for seq in find_sequences(root)]
+
+
+def pair_offset(rng: np.random.Generator, frame: int, frames: range, window: int) -> int:
+    """Offset to the second frame of a pair: uniform over the non-zero offsets in
+    ``-window .. window`` that stay inside ``frames``; 0 when there is none (one-frame split)."""
+    lo = max(-window, frames.start - frame)
+    hi = min(window, frames.stop - 1 - frame)
+    choices = [o for o in range(lo, hi + 1) if o != 0]
+    if not choices:
+        return 0
+    return int(choices[int(rng.integers(len(choices)))])
+
+
+class MOTTrainDataset(Dataset):
+    """Augmented training frames with CenterNet targets, from MOT sequence folders.
+
+    Items are the frames of split ``cfg.split`` of every sequence. In ``"single"`` mode an item
+    is one sample dict; in ``"pair"`` mode it is ``(sample_a, sample_b, False)`` with frame B of
+    the same sequence at a distance 1..``cfg.data.pair_window`` (see ``pair_offset``), augmented
+    with the same affine (plus ``cfg.augment.pair_jitter``) and the same flip.
+
+    A sample holds: ``image`` (3, H, W) float32 RGB in [0, 1]; ``boxes`` (N, 4) float32 input
+    pixels; ``hm`` (1, H/R, W/R), ``ind`` (N,), ``wh`` (N, 4), ``reg`` (N, 2), ``reg_mask`` (N,)
+    and ``ids`` (N,) global identity indices (``IdentityIndex``; -1 unknown), see
+    ``encode_centernet_targets``; ``meta`` (dict: sequence, frame, orig_size (w, h), letterbox,
+    affine, matrix); then whatever each of ``target_builders`` returns (merged in order, numpy
+    arrays turned into tensors; a key clash is an error). Builders see the sample so far, boxes
+    in input pixels after augmentation.
+
+    Randomness comes from ``np.random.default_rng([seed, epoch, index])``: an item does not depend
+    on workers or order, and ``set_epoch`` makes a resumed run reproduce the data exactly.
+    """
+
+    def __init__(self, sequences: Sequence[MOTSequence | str | Path], cfg: DataConfig, *,
+                 identity_index: IdentityIndex | None = None, mode: str = "single",
+                 target_builders: Sequence[TargetBuilder] = (), seed: int = 0,
+                 down_ratio: int = 4) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.cfg = cfg
+        self.mode = mode
+        self.seed = int(seed)
+        self.epoch = 0
+        self.down_ratio = down_ratio
+        self.target_builders = list(target_builders)
+        self.input_w, self.input_h = (int(v) for v in cfg.input_size)
+        self.sequences = [s if isinstance(s, MOTSequence) else
+                          MOTSequence(s, min_visibility=cfg.min_visibility) for s in sequences]
+        if not self.sequences:
+            raise ValueError("MOTTrainDataset: no sequences")
+        self.identity_index = identity_index or IdentityIndex(self.sequences, cfg.split)
+        self.items: list[tuple[int, int]] = []
+        for k, seq in enumerate(self.sequences):
+            if not seq.has_gt:
+                raise DataFormatError(f"{seq.gt_path}: not found (training needs ground truth)")
+            frames = seq.frames(cfg.split)
+            for frame in frames:
+                seq.image_path(frame)  # fail now, naming the file, rather than inside a worker
+                self.items.append((k, frame))
+        if not self.items:
+            raise ValueError(f"MOTTrainDataset: split {cfg.split!r} has no frames")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random draws of ``epoch`` (call before each epoch, in the main process)."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def __getitem__(self, index: int) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any], bool]:
+        if not 0 <= index < len(self.items):
+            raise IndexError(index)
+        rng = self.rng(index)
+        seq_idx, frame = self.items[index]
+        aug = self.cfg.augment
+        affine = sample_affine(rng, aug) if aug.enabled else None
+        if self.mode == "single":
+            return self.load_sample(seq_idx, frame, affine, rng)
+        seq = self.sequences[seq_idx]
+        frame_b = frame + pair_offset(rng, frame, seq.frames(self.cfg.split), self.cfg.pair_window)
+        affine_b = jitter_affine(affine, rng, aug.pair_jitter) if affine is not None else None
+        sample_a = self.load_sample(seq_idx, frame, affine, rng)
+        sample_b = self.load_sample(seq_idx, frame_b, affine_b, rng)
+        return sample_a, sample_b, False
+
+    def load_sample(self, seq_idx: int, frame: int, affine: AffineParams | None,
+                    rng: np.random.Generator) -> dict[str, Any]:
+        """One frame of sequence ``seq_idx`` through the given affine (None: letterbox only),
+        HSV jitter from ``rng`` (when augmenting), targets and target builders."""
+        seq = self.sequences[seq_idx]
+        image = seq.read_image(frame)
+        boxes, track_ids = seq.annotations(frame)
+        hsv = sample_hsv(rng, self.cfg.augment.hsv) if self.cfg.augment.enabled else None
+        out = transform_frame(image, boxes, self.input_w, self.input_h, affine=affine, hsv=hsv)
+        ids = self.identity_index.lookup(seq.name, track_ids[out.kept])
+        sample: dict[str, Any] = {"image": out.image, "boxes": torch.from_numpy(out.boxes)}
+        sample.update(encode_centernet_targets(out.boxes, ids, self.input_w, self.input_h,
+                                               self.down_ratio))
+        sample["meta"] = {"sequence": seq.name, "frame": int(frame),
+                          "orig_size": (int(image.shape[1]), int(image.shape[0])),
+                          "letterbox": out.letterbox, "affine": affine or AffineParams(),
+                          "matrix": out.matrix}
+        for builder in self.target_builders:
+            extra = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                     for k, v in builder(sample).items()}  # numpy targets batch like the others
+            clash = set(extra) & set(sample)
+            if clash:
+                raise ValueError(f"target builder {builder!r} returned existing keys {sorted(clash)}")
+            sample.update(extra)
+        return sample
+
+
+class SequenceFrames:
+    """Frames for inference from a MOT sequence folder, a folder of images or a video file.
+
+    Iterating yields ``(frame, image, input, record)``: the 1-based frame number, the original
+    (H, W, 3) uint8 BGR image, the letterboxed (3, input_h, input_w) float32 RGB tensor in [0, 1],
+    and its ``Letterbox`` (map boxes back with ``letterbox_inverse``). ``split`` selects frames
+    as for training (``split_frame_range`` over the sequence length; a video's length is its
+    reported frame count); frame numbers stay those of the whole sequence. ``fps`` is the
+    sequence's or video's frame rate (None for an image folder); ``len()`` counts the frames of
+    the split.
+    """
+
+    def __init__(self, source: str | Path, input_size: Sequence[int] = (1088, 608),
+                 split: str = "all") -> None:
+        self.source = Path(source)
+        self.input_w, self.input_h = (int(v) for v in input_size)
+        self.fps: float | None = None
+        self._paths: list[Path] | None = None
+        if self.source.is_dir():
+            if (self.source / "seqinfo.ini").is_file():
+                info = read_seqinfo(self.source)
+                self.name = info.name
+                self.fps = info.frame_rate
+                self._paths = [info.image_path(f) for f in range(1, info.seq_length + 1)]
+            else:
+                self.name = self.source.name
+                self._paths = sorted(p for p in self.source.iterdir()
+                                     if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not self._paths:
+                    raise DataFormatError(f"{self.source}: no images ({', '.join(IMAGE_SUFFIXES)}) "
+                                          f"and no seqinfo.ini")
+            total = len(self._paths)
+        elif self.source.is_file():
+            self.name = self.source.stem
+            capture = cv2.VideoCapture(str(self.source))
+            if not capture.isOpened():
+                raise DataFormatError(f"{self.source}: cannot open as a video")
+            self.fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
+            total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            capture.release()
+        else:
+            raise DataFormatError(f"{self.source}: no such file or folder")
+        if total <= 0 and split != "all":
+            raise DataFormatError(f"{self.source}: the video does not report its frame count, "
+                                  f"so split {split!r} cannot be taken (use 'all')")
+        #: frame numbers to yield; None: every frame of a video of unknown length
+        self.frames: range | None = split_frame_range(total, split) if total > 0 else None
+
+    def __len__(self) -> int:
+        return len(self.frames) if self.frames is not None else 0
+
+    def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        """(H, W, 3) uint8 BGR -> letterboxed network input and its record."""
+        padded, record = letterbox(image, self.input_w, self.input_h)
+        return to_tensor(padded), record
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, torch.Tensor, Letterbox]]:
+        if self._paths is not None:
+            for frame in self.frames:
+                image = read_image(self._paths[frame - 1])
+                yield (frame, image, *self.prepare(image))
+            return
+        capture = cv2.VideoCapture(str(self.source))
+        if not capture.isOpened():
+            raise DataFormatError(f"{self.source}: cannot open as a video")
+        first, stop = (1, None) if self.frames is None else (self.frames.start, self.frames.stop)
+        frame = 0
+        try:
+            while stop is None or frame + 1 < stop:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                frame += 1
+                if frame >= first:
+                    yield (frame, image, *self.prepare(image))
+        finally:
+            capture.release()
+        if frame == 0:
+            raise DataFormatError(f"{self.source}: no frame could be decoded")
