@@ -221,6 +221,6 @@ class Trainer:
                                            self.state.global_step)
                     for name, param in self.criterion.named_parameters():
                         if param.numel() == 1:
-                            self.writer.add_scalar(f"weights/{name}", float(param),
+                            self.writer.add_scalar(f"weights/{name}", float(param.detach()),
                                                    self.state.global_step)
         return {k: v / max(count, 1) for k, v in sums.items()} if count else {"total": math.nan}
