@@ -24,15 +24,10 @@ import torch
 from utrack.config import Config
 from utrack.data.transforms import letterbox_inverse
 from utrack.losses.occlusion import occlusion_loss
-from utrack.occlusion import decode_occlusion_centers, encode_occlusion_targets, refind_lost_boxes
+from utrack.occlusion import decode_occlusion_centers, encode_occlusion_targets
+from utrack.occlusion.step import CENTERS, HEATMAP, SCORES, STRIDE, refind_unmatched_tracks
 from utrack.plugin import Plugin
 from utrack.tracking.base import Detections, FrameContext
-
-#: keys of ``Detections.extras`` this plugin reads and writes
-CENTERS = "occlusion_centers"  # (K, 2) x, y in original image pixels
-SCORES = "occlusion_scores"  # (K,)
-HEATMAP = "occlusion_heatmap"  # (h, w) probabilities at output stride, for pictures
-STRIDE = "occlusion_stride"  # output stride in original image pixels (down_ratio / scale)
 
 
 class OcclusionPlugin(Plugin):
@@ -78,31 +73,5 @@ class OcclusionPlugin(Plugin):
         detections.extras[STRIDE] = self.down_ratio / letterbox.scale
 
     def refind_step(self, tracker: Any, context: FrameContext) -> None:
-        refind_with_centers(tracker, context, tau_w=self.cfg.tau_w, tau_o=self.cfg.tau_o,
-                            default_stride=self.down_ratio)
-
-
-def refind_with_centers(tracker: Any, context: FrameContext, *, tau_w: int, tau_o: float,
-                        default_stride: float = 4.0) -> int:
-    """Algorithm 1 step 5 on any tracker: for each track unmatched this frame and lost for
-    fewer than ``tau_w`` earlier frames, search the frame's boxes and occlusion centres
-    (``context.detections.extras``) and hand recovered boxes to ``tracker.refind``.
-
-    Returns the number of refound tracks. With ``tau_w = 0`` nothing is ever refound.
-    """
-    extras = context.detections.extras
-    centers = extras.get(CENTERS)
-    if centers is None or len(centers) == 0 or tau_w <= 0:
-        return 0
-    lost = [t for t in tracker.unmatched_tracks() if t.frames_lost < tau_w]
-    if not lost:
-        return 0
-    predicted = np.stack([t.predicted_box() for t in lost])
-    found = refind_lost_boxes(predicted, context.detections.boxes, centers, tau_o=tau_o,
-                              down_ratio=extras.get(STRIDE, default_stride))
-    count = 0
-    for track, result in zip(lost, found):
-        if result is not None:
-            tracker.refind(track, np.asarray(result.box, dtype=np.float64))
-            count += 1
-    return count
+        refind_unmatched_tracks(tracker, context, tau_w=self.cfg.tau_w, tau_o=self.cfg.tau_o,
+                                default_stride=self.down_ratio)

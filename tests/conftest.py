@@ -1,5 +1,6 @@
 """Shared fixtures. Real data lives outside the repository, in the folder named by
-``UTRACK_SHARED`` (``.ci/run`` sets it to ``../shared``); see ../shared/data/SOURCES.md."""
+``UTRACK_SHARED`` (``.ci/run`` sets it to ``../shared``; without the variable, a ``../shared``
+beside the clone is used); see ../shared/data/SOURCES.md."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from utrack.config import load_config
+from utrack.data.synthetic import generate_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +25,8 @@ def _shared_dir() -> Path | None:
         return path
     if os.environ.get("CI"):
         raise RuntimeError("UTRACK_SHARED is not set: CI must point it at the shared data folder")
-    return None
+    beside = REPO.parent / "shared"  # the layout CI uses: ../shared next to the clone
+    return beside if (beside / "data").is_dir() else None
 
 
 SHARED = _shared_dir()
@@ -48,3 +53,19 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def tiny_sequences(tmp_path_factory) -> list[Path]:
+    """Two generated sequences of 12 frames at 256x160 (seconds to make)."""
+    root = tmp_path_factory.mktemp("tiny_synthetic")
+    return [generate_sequence(root / f"SYN-T{i}", seed=100 + i, frames=12, width=256, height=160,
+                              max_people=4) for i in range(2)]
+
+
+@pytest.fixture()
+def tiny_cfg(tmp_path):
+    """A small FairMOT config: ResNet-18, 128x64 input, narrow heads."""
+    return load_config([], ["model.backbone=resnet18", "model.head_conv=16",
+                            "data.input_size=[128, 64]", "data.num_workers=0",
+                            "train.batch_size=2", "train.epochs=1", f"train.out={tmp_path / 'run'}"])

@@ -5,6 +5,12 @@ root holding many sequences. Writes one MOTChallenge results file per sequence
 (``frame,id,x,y,w,h,score,-1,-1,-1``), optionally an mp4 with boxes and ids, and prints frames
 per second split into network and association time. The checkpoint's own config rebuilds the
 model; ``--set tracker.conf_thres=0.5`` and similar override tracking settings.
+
+Tracker-only replay (no network, no images; a sequence folder with seqinfo.ini is enough):
+``python tools/track.py --dets DIR/det/det.txt --input DIR --out OUT --reid none
+--occ-source oracle`` runs the tracker on given detections, with occlusion centres from the
+ground truth (``oracle``), a ``frame,x,y[,score]`` file, or nowhere (``none``); ``--emb-source
+gt`` gives detections identity-derived embeddings (an appearance upper bound).
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ import torch
 from baselines import build_baseline
 from plugins import build_plugins
 from utrack.cli import add_config_args, default_config_files, flat_overrides, run_cli
-from utrack.config import load_config, merge_dicts, save_config
+from utrack.config import load_config, save_config
 from utrack.data.datasets import SequenceFrames
-from utrack.data.mot import find_sequences, read_seqinfo
+from utrack.data.mot import find_sequences, read_seqinfo, split_frame_range
 from utrack.engine.inference import run_tracker, write_run
+from utrack.engine.replay import replay_sequence
 from utrack.engine.runtime import resolve_device
-from utrack.errors import DataFormatError
+from utrack.errors import ConfigError, DataFormatError
 from utrack.models.checkpoint import load_checkpoint, load_model_weights
 from utrack.vis.draw import VideoSink, draw_tracks
 
@@ -34,8 +41,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
-    parser.add_argument("--ckpt", required=True, help="a utrack checkpoint (or published weights "
-                        "together with --config)")
+    parser.add_argument("--ckpt", default=None, help="a utrack checkpoint (or published weights "
+                        "together with --config); not used with --dets")
+    parser.add_argument("--dets", default=None, metavar="FILE",
+                        help="replay: track these MOTChallenge detections instead of running a network "
+                        "(PATH must be one sequence folder)")
+    parser.add_argument("--occ-source", default="model",
+                        help="occlusion centres: model (the network's head), oracle (ground truth), "
+                        "none (no refinding), or a frame,x,y[,score] file")
+    parser.add_argument("--emb-source", default="none", choices=["none", "gt"],
+                        help="replay embeddings: none, or gt (identity-derived, an upper bound)")
+    parser.add_argument("--reid", default=None, choices=["supervised", "none", "unsupervised", "cycas"],
+                        help="replay: 'none' tracks on IoU and motion alone")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="replay: drop detections below this score (default tracker.conf_thres)")
     parser.add_argument("--input", required=True, help="video, image folder, sequence or root")
     parser.add_argument("--out", default="runs/track", help="results folder")
     parser.add_argument("--split", default="all", choices=["all", "train_half", "val_half"],
@@ -72,15 +91,51 @@ def load_tracking_setup(args: argparse.Namespace):
     if args.config:
         cfg = load_config(args.config, flat_overrides(args))
     elif "config" in ckpt:
-        base = ckpt["config"]
-        cfg = load_config([], flat_overrides(args), extra=merge_dicts({}, base))
+        cfg = load_config([], flat_overrides(args), extra=ckpt["config"])
     else:
         cfg = load_config(default_config_files("fairmot", synthetic=False), flat_overrides(args))
     return ckpt, cfg
 
 
+def replay_main(args: argparse.Namespace) -> int:
+    """Tracker-only replay of a detection file on one sequence."""
+    extra: dict = {}
+    if args.reid:
+        extra["reid"] = {"mode": args.reid}
+    use_occ = args.occ_source != "none"
+    if args.occ_source == "model":
+        raise ConfigError("--occ-source model needs a network; with --dets use oracle, none or a file")
+    if use_occ:
+        extra["occlusion"] = {"enabled": True}
+    files = args.config or default_config_files("fairmot", synthetic=False)
+    cfg = load_config(files, flat_overrides(args), extra)
+    seq_dir = Path(args.input)
+    info = read_seqinfo(seq_dir)
+    baseline = build_baseline(cfg, build_plugins(cfg))
+    tracker = baseline.make_tracker(info.frame_rate)
+    if args.emb_source == "none" and cfg.reid.mode != "none":
+        print("note: replay without embeddings tracks on IoU and motion (as --reid none)")
+    out_dir = Path(args.out)
+    save_config(cfg, out_dir)
+    run = replay_sequence(seq_dir, args.dets, tracker,
+                          frames=split_frame_range(info.seq_length, args.split),
+                          min_score=cfg.tracker.conf_thres if args.min_score is None else args.min_score,
+                          occ_source=args.occ_source if use_occ else "none",
+                          emb_source=args.emb_source, tau=cfg.occlusion.tau,
+                          input_size=tuple(cfg.data.input_size), down_ratio=cfg.model.down_ratio,
+                          min_box_area=cfg.tracker.min_box_area, max_aspect=cfg.tracker.max_aspect,
+                          seed=cfg.train.seed, progress=not args.quiet)
+    path = write_run(run, out_dir)
+    print(f"{run.timing_line()}; {len(run.refound)} refound boxes -> {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.dets:
+        return replay_main(args)
+    if not args.ckpt:
+        raise ConfigError("--ckpt is required (or --dets for tracker-only replay)")
     ckpt, cfg = load_tracking_setup(args)
     device = resolve_device(args.device)
     baseline = build_baseline(cfg, build_plugins(cfg))

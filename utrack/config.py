@@ -79,6 +79,9 @@ class DataConfig:
     min_visibility: float = 0.0
     num_workers: int = 2
     pair_window: int = 20  # frame pairs at distance 1..W (paper: 20; official code: 10)
+    # pair mode: fraction of the frames used as first frames per epoch (1.0 as the official code;
+    # 0.5 makes an epoch of pairs show as many images as an epoch of single frames)
+    pair_epoch_fraction: float = 1.0
     neg_ratio: float = 0.25  # Nneg / Npos for image (static) data
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -158,6 +161,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # only takes effect on CUDA
+    channels_last: bool = False  # NHWC memory format (faster convolutions on recent CPUs/GPUs)
     out: str = "runs/train"
     log_every: int = 10
     init: str | None = None  # checkpoint to fine-tune from (shape-mismatched heads are skipped)
@@ -289,6 +293,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             value = [value]  # a single value where a list is expected
         return [_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is float:
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -55,6 +55,7 @@ def test_types_and_choices_are_checked():
     assert cfg.reid.matching.temperature == 5.0 and isinstance(cfg.reid.matching.temperature, float)
     assert cfg.train.init is None
     assert load_config([], []).reid.matching.temperature == "adaptive"
+    assert load_config([], ["train.lr=1e-3"]).train.lr == 1e-3  # YAML 1.1 reads 1e-3 as a string
 
 
 def test_circular_base_and_missing_file(tmp_path):

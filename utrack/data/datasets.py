@@ -94,7 +94,18 @@ class MOTTrainDataset(Dataset):
             raise ValueError(f"MOTTrainDataset: split {cfg.split!r} has no frames")
 
     def __len__(self) -> int:
+        if self.mode == "pair":
+            return max(1, round(len(self.items) * self.cfg.pair_epoch_fraction))
         return len(self.items)
+
+    def anchor(self, index: int) -> int:
+        """The frame item an epoch's ``index`` stands for. In pair mode with
+        ``pair_epoch_fraction`` < 1, each epoch uses a fresh random subset of the frames as
+        first frames (a permutation drawn from (seed, epoch))."""
+        if self.mode == "pair" and len(self) < len(self.items):
+            order = np.random.default_rng([self.seed, self.epoch, -1]).permutation(len(self.items))
+            return int(order[index])
+        return index
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random draws of ``epoch`` (call before each epoch, in the main process)."""
@@ -104,10 +115,10 @@ class MOTTrainDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def __getitem__(self, index: int) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any], bool]:
-        if not 0 <= index < len(self.items):
+        if not 0 <= index < len(self):
             raise IndexError(index)
         rng = self.rng(index)
-        seq_idx, frame = self.items[index]
+        seq_idx, frame = self.items[self.anchor(index)]
         aug = self.cfg.augment
         affine = sample_affine(rng, aug) if aug.enabled else None
         if self.mode == "single":

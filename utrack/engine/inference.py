@@ -94,3 +94,24 @@ def write_run(run: SequenceRun, out_dir: str | Path) -> Path:
     if len(run.refound):
         write_mot_results(out_dir / "refound" / f"{run.name}.txt", run.refound)
     return path
+
+
+@torch.no_grad()
+def embeddings_at_boxes(model: torch.nn.Module, image: torch.Tensor, boxes: np.ndarray,
+                        down_ratio: int = 4) -> np.ndarray:
+    """Embeddings of the ``id`` head at the centres of given boxes (FairMOT style).
+
+    Args:
+        image: (1, 3, H, W) network input on the model's device; boxes: (N, 4) ``x1, y1, x2,
+            y2`` in network-input pixels.
+
+    Returns:
+        (N, D) float32, L2-normalised.
+    """
+    id_map = torch.nn.functional.normalize(model(image)["id"].float(), dim=1)[0]  # (D, h, w)
+    _, h, w = id_map.shape
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cx = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2 / down_ratio).astype(np.int64), 0, w - 1)
+    cy = np.clip(((boxes[:, 1] + boxes[:, 3]) / 2 / down_ratio).astype(np.int64), 0, h - 1)
+    index = torch.as_tensor(cy * w + cx, device=id_map.device)
+    return id_map.reshape(id_map.shape[0], -1)[:, index].T.cpu().numpy().astype(np.float32)

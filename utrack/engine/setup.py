@@ -59,7 +59,7 @@ def build_training_data(cfg: Config, runtime: Runtime) -> TrainingData:
         train_dirs, eval_dirs = generate_dataset(cfg.data.synthetic.root, cfg.data.synthetic)
         eval_split = "all"
     sequences = [MOTSequence(d, min_visibility=cfg.data.min_visibility) for d in train_dirs]
-    identities = IdentityIndex(sequences)
+    identities = IdentityIndex(sequences, split=cfg.data.split)
     return TrainingData(cfg, sequences, identities, [Path(d) for d in eval_dirs], eval_split)
 
 
@@ -108,17 +108,6 @@ def evaluate_after_training(baseline: Any, model: nn.Module, data: TrainingData,
     runs = track_sequences(baseline, model, data.eval_dirs, data.eval_split, out_dir, device)
     for run in runs:
         print(run.timing_line())
-    metrics = evaluate_folder_list(data.eval_dirs, out_dir, data.eval_split)
+    metrics = evaluate_folder(data.eval_dirs, out_dir, split=data.eval_split)
     print(format_table(metrics))
     return metrics
-
-
-def evaluate_folder_list(seq_dirs: list[Path], results_dir: Path, split: str) -> dict:
-    """Evaluate sequences that may live under different roots (one call per root)."""
-    roots: dict[Path, list[str]] = {}
-    for seq in seq_dirs:
-        roots.setdefault(Path(seq).parent, []).append(read_seqinfo(seq).name)
-    if len(roots) == 1:
-        (root, names), = roots.items()
-        return evaluate_folder(root, results_dir, split=split, sequences=names)
-    raise NotImplementedError("evaluation across several dataset roots")

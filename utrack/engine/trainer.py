@@ -50,14 +50,18 @@ class TrainStep(nn.Module):
         return self.criterion(outputs, batch)
 
 
-def move_to_device(batch: Any, device: torch.device) -> Any:
-    """Tensors (also inside dicts, lists and tuples) to ``device``; everything else unchanged."""
+def move_to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
+    """Tensors (also inside dicts, lists and tuples) to ``device``; everything else unchanged.
+    With ``channels_last``, 4-D tensors get the NHWC memory format."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
     if isinstance(batch, dict):
-        return {k: move_to_device(v, device) for k, v in batch.items()}
+        return {k: move_to_device(v, device, channels_last) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
-        return type(batch)(move_to_device(v, device) for v in batch)
+        return type(batch)(move_to_device(v, device, channels_last) for v in batch)
     return batch
 
 
@@ -69,7 +73,7 @@ class TrainState:
 
 
 class Trainer:
-    """Runs epochs and writes ``checkpoint_last.pth`` (and ``checkpoint_epoch{N}.pth``)."""
+    """Runs epochs and writes ``checkpoint_last.pth`` in ``out_dir`` after each of them."""
 
     def __init__(self, step: TrainStep, dataset: Any, collate_fn: Callable, cfg: Config,
                  runtime: Runtime, out_dir: str | Path, meta: dict[str, Any] | None = None) -> None:
@@ -79,6 +83,8 @@ class Trainer:
         self.meta = dict(meta or {})
         self.dataset = dataset
         self.step_module = step.to(runtime.device)
+        if cfg.train.channels_last:
+            self.step_module.to(memory_format=torch.channels_last)
         params = [p for p in self.step_module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
@@ -98,6 +104,7 @@ class Trainer:
                 device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.state = TrainState()
+        self._epoch_samples = 0
         self.writer = None
         if runtime.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -165,14 +172,28 @@ class Trainer:
             self.scheduler.step()
             self.state.epoch = epoch + 1
             self.state.history.append(means)
+            samples = self.samples_per_rank()
             if self.runtime.is_main:
                 summary = "  ".join(f"{k} {v:.4f}" for k, v in means.items())
                 tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
-            self.save()
+                if self.runtime.distributed:
+                    tqdm.write(f"epoch {epoch + 1}: samples per rank {samples}")
+            path = self.save()
+            if path is not None:
+                tqdm.write(f"rank {self.runtime.rank} wrote {path}")
             self.runtime.barrier()
         if self.writer is not None:
             self.writer.flush()
         return self.state
+
+    def samples_per_rank(self) -> list[int]:
+        """How many samples each rank trained on in the last epoch (shows every rank works)."""
+        count = torch.tensor([self._epoch_samples], device=self.runtime.device)
+        if not self.runtime.distributed:
+            return [int(count)]
+        gathered = [torch.zeros_like(count) for _ in range(self.runtime.world_size)]
+        torch.distributed.all_gather(gathered, count)
+        return [int(c) for c in gathered]
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg.train
@@ -183,10 +204,11 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         bad_steps = 0
+        self._epoch_samples = 0
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not self.runtime.is_main, dynamic_ncols=True, leave=False)
         for batch in bar:
-            batch = move_to_device(batch, self.runtime.device)
+            batch = move_to_device(batch, self.runtime.device, cfg.channels_last)
             with self.runtime.autocast():
                 loss, terms = self.ddp(batch)
             if not torch.isfinite(loss):
@@ -206,6 +228,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.state.global_step += 1
+            self._epoch_samples += int(batch["image"].shape[0])
             logged = {"total": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
             logged = {k: float(reduce_mean(torch.as_tensor(v, device=self.runtime.device),
                                            self.runtime)) for k, v in logged.items()}

@@ -329,7 +329,7 @@ def combine_sequences(evaluations: Iterable[SequenceEvaluation]) -> dict[str, fl
 
 
 def evaluate_folder(
-    gt_root: str | Path,
+    gt_root: str | Path | Sequence[str | Path],
     results_dir: str | Path,
     *,
     split: str = "all",
@@ -340,7 +340,8 @@ def evaluate_folder(
 ) -> dict[str, Any]:
     """Evaluate ``<results_dir>/<name>.txt`` against ``<seq>/gt/gt.txt`` for every sequence.
 
-    ``gt_root``: one sequence folder or a dataset root (see ``utrack.data.mot.find_sequences``).
+    ``gt_root``: one sequence folder or a dataset root (see ``utrack.data.mot.find_sequences``),
+    or a list of them.
     A sequence's name is the ``name`` in its seqinfo.ini (the folder name when absent), as
     ``tools/track.py`` names its results files. ``split``: which frames of each sequence
     (``split_frame_range`` of its seqLength); ``sequences``: a subset, by name or folder name.
@@ -349,7 +350,8 @@ def evaluate_folder(
     Returns ``{"sequences": {name: metrics}, "combined": metrics}``.
     """
     split_frame_range(1, split)  # reject a bad split before reading anything
-    infos = [read_seqinfo(d) for d in find_sequences(gt_root)]
+    roots = [gt_root] if isinstance(gt_root, (str, Path)) else list(gt_root)
+    infos = [read_seqinfo(d) for root in roots for d in find_sequences(root)]
     if sequences is not None:
         lookup = {i.path.name: i for i in infos} | {i.name: i for i in infos}
         wanted = list(dict.fromkeys(sequences))

@@ -1,0 +1,84 @@
+"""The training loop: exact resume, atomic checkpoints with everything in them, bad input."""
+
+from __future__ import annotations
+
+import torch
+import pytest
+
+from baselines import build_baseline
+from utrack.data.collate import collate_frames
+from utrack.data.datasets import MOTTrainDataset
+from utrack.data.mot import IdentityIndex, MOTSequence
+from utrack.engine.runtime import Runtime, seed_everything
+from utrack.engine.trainer import CHECKPOINT_FORMAT, Trainer, TrainStep
+from utrack.errors import CheckpointError
+
+
+def make_trainer(cfg, sequences, out_dir) -> Trainer:
+    seed_everything(cfg.train.seed)
+    seqs = [MOTSequence(d) for d in sequences]
+    ids = IdentityIndex(seqs)
+    baseline = build_baseline(cfg, [])
+    model = baseline.build_model()
+    step = TrainStep(model, baseline.build_criterion(ids.num_ids), baseline.forward_train)
+    dataset = MOTTrainDataset(seqs, cfg.data, identity_index=ids, seed=cfg.train.seed)
+    return Trainer(step, dataset, collate_frames, cfg, Runtime(torch.device("cpu")), out_dir)
+
+
+def state_of(trainer: Trainer) -> dict[str, torch.Tensor]:
+    out = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+    out.update({f"loss.{k}": v for k, v in trainer.criterion.state_dict().items()})
+    return out
+
+
+def test_resume_reproduces_an_uninterrupted_run_exactly(tiny_cfg, tiny_sequences, tmp_path):
+    tiny_cfg.train.epochs = 2
+    tiny_cfg.train.lr_step = [1]  # the scheduler state must survive the resume too
+    straight = make_trainer(tiny_cfg, tiny_sequences, tmp_path / "straight")
+    straight.fit()
+
+    tiny_cfg.train.epochs = 1
+    first = make_trainer(tiny_cfg, tiny_sequences, tmp_path / "interrupted")
+    first.fit()
+    ckpt = tmp_path / "interrupted" / "checkpoint_last.pth"
+    tiny_cfg.train.epochs = 2
+    torch.manual_seed(999)  # a different global RNG state: resume must restore the saved one
+    resumed = make_trainer(tiny_cfg, tiny_sequences, tmp_path / "interrupted")
+    resumed.resume(ckpt)
+    assert resumed.state.epoch == 1
+    resumed.fit()
+
+    a, b = state_of(straight), state_of(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(tiny_cfg.train.lr * 0.1)
+    # the loss-owned parameters (classifier, uncertainty weights) moved and were restored
+    assert "reid.classifier.weight" in straight.criterion.state_dict()
+    assert float(straight.criterion.uncertainty.s_det.detach()) != tiny_cfg.loss.s_det
+
+
+def test_checkpoint_holds_everything(tiny_cfg, tiny_sequences, tmp_path):
+    trainer = make_trainer(tiny_cfg, tiny_sequences, tmp_path)
+    trainer.fit()
+    ckpt = torch.load(tmp_path / "checkpoint_last.pth", weights_only=False)
+    assert ckpt["format"] == CHECKPOINT_FORMAT
+    for key in ("model", "loss", "optimizer", "scheduler", "scaler", "epoch", "config", "rng"):
+        assert key in ckpt, key
+    assert ckpt["epoch"] == 1 and ckpt["config"]["train"]["epochs"] == 1
+    assert any(k.startswith("reid.classifier") for k in ckpt["loss"])
+    assert (tmp_path / "config.yaml").is_file()
+    assert list(tmp_path.glob("*.tmp*")) == []
+    assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_resume_rejects_corrupt_or_foreign_checkpoints(tiny_cfg, tiny_sequences, tmp_path):
+    trainer = make_trainer(tiny_cfg, tiny_sequences, tmp_path / "run")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"\x80\x02 definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt.pth"):
+        trainer.resume(corrupt)
+    foreign = tmp_path / "published.pth"
+    torch.save({"epoch": 30, "state_dict": trainer.model.state_dict()}, foreign)
+    with pytest.raises(CheckpointError, match="not a utrack training checkpoint"):
+        trainer.resume(foreign)

@@ -1,0 +1,37 @@
+"""Re-ID metrics on hand-made cases."""
+
+import numpy as np
+import pytest
+
+from utrack.eval.reid import rank1_and_map, split_query_gallery
+
+
+def test_split_query_gallery_first_half_in_time():
+    labels = np.array([7, 7, 7, 7, 7, 3, 3, 9])
+    times = np.array([5, 1, 4, 2, 3, 10, 11, 1])
+    query, gallery = split_query_gallery(labels, times)
+    # id 7 at times 1,2,3 (ceil(5/2)=3) are queries, 4,5 gallery; id 3: t10 query, t11 gallery;
+    # id 9 seen once: query only
+    assert query.tolist() == [False, True, False, True, True, True, False, True]
+    assert (gallery == ~query).all()
+
+
+def test_rank1_and_map_hand_values():
+    e = np.eye(3)
+    gallery = np.array([e[0], e[1], 0.9 * e[0] + 0.1 * e[1], e[2]])
+    gallery_labels = np.array([1, 2, 2, 3])
+    query = np.array([e[0], e[1]])
+    query_labels = np.array([2, 2])
+    out = rank1_and_map(query, query_labels, gallery, gallery_labels)
+    # query e0 (label 2): ranking g0 (1), g2 (2, sim .994), g1 (2), g3 -> hits at ranks 2, 3:
+    # AP = (1/2 + 2/3) / 2 = 0.58333; rank-1 miss
+    # query e1 (label 2): ranking g1 (2), g2 (2, sim .110), then g0/g3 -> hits at ranks 1, 2: AP 1
+    assert out["rank1"] == pytest.approx(0.5)
+    assert out["mAP"] == pytest.approx((0.583333 + 1.0) / 2, abs=1e-5)
+    assert out["queries"] == 2 and out["skipped"] == 0
+
+
+def test_queries_without_gallery_match_are_skipped():
+    # query 0 (label 5) has no gallery entry; query 1 (e1, label 1) finds g1 (e1, label 1) first
+    out = rank1_and_map(np.eye(2), np.array([5, 1]), np.eye(2), np.array([1, 1]))
+    assert out["queries"] == 1 and out["skipped"] == 1 and out["rank1"] == 1.0

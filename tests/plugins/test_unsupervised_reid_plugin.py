@@ -1,0 +1,80 @@
+"""The unsupervised re-ID plugins: wiring into FairMOT, pair batches, identities never used."""
+
+from __future__ import annotations
+
+import torch
+
+from baselines import build_baseline
+from plugins import build_plugins
+from plugins.unsupervised_reid import CycasReIDPlugin, UnsupervisedReIDPlugin, pair_embeddings
+from utrack.data.collate import collate_pairs
+from utrack.data.datasets import MOTTrainDataset
+from utrack.data.mot import IdentityIndex, MOTSequence
+from utrack.losses import cycas_loss, gather_at, matching_loss
+
+
+def pair_batch(cfg, sequences, n=3):
+    seqs = [MOTSequence(d) for d in sequences]
+    dataset = MOTTrainDataset(seqs, cfg.data, identity_index=IdentityIndex(seqs), mode="pair")
+    return collate_pairs([dataset[i] for i in range(n)])
+
+
+def test_reid_modes_select_plugins(tiny_cfg):
+    tiny_cfg.reid.mode = "unsupervised"
+    (plugin,) = build_plugins(tiny_cfg)
+    assert isinstance(plugin, UnsupervisedReIDPlugin)
+    baseline = build_baseline(tiny_cfg, [plugin])
+    assert baseline.needs_pairs and "id" in baseline.heads
+    criterion = baseline.build_criterion(num_ids=0)  # no identities needed at all
+    assert criterion.reid is None
+    tiny_cfg.reid.mode = "cycas"
+    assert isinstance(build_plugins(tiny_cfg)[0], CycasReIDPlugin)
+    tiny_cfg.reid.mode = "supervised"
+    assert build_plugins(tiny_cfg) == []
+
+
+def test_plugin_loss_is_the_matching_loss_of_the_pair_embeddings(tiny_cfg, tiny_sequences):
+    tiny_cfg.reid.mode = "unsupervised"
+    tiny_cfg.reid.matching.placeholder = "zero"
+    plugins = build_plugins(tiny_cfg)
+    baseline = build_baseline(tiny_cfg, plugins)
+    model = baseline.build_model()
+    batch = pair_batch(tiny_cfg, tiny_sequences)
+    assert batch["image"].shape[0] == 6 and batch["num_pairs"] == 3  # one forward, both frames
+    outputs = model(batch["image"])
+    total, terms = baseline.build_criterion(0)(outputs, batch)
+    emb = gather_at(outputs["id"], batch["ind"])
+    mask = batch["reg_mask"].bool()
+    expected, _ = matching_loss(emb[:3], emb[3:], mask[:3], mask[3:], placeholder="zero")
+    assert torch.isclose(terms["reid"], expected, rtol=1e-5)
+    assert {"reid/intra", "reid/inter", "reid/cycle"} <= set(terms)
+    # detection losses cover both frames of every pair: hm sums over all six images
+    assert "hm" in terms and total.requires_grad
+
+
+def test_identities_are_never_read(tiny_cfg, tiny_sequences):
+    """Shuffling or deleting the ids of a pair batch leaves the unsupervised loss unchanged."""
+    for mode, loss_fn in (("unsupervised", matching_loss), ("cycas", cycas_loss)):
+        tiny_cfg.reid.mode = mode
+        plugins = build_plugins(tiny_cfg)
+        baseline = build_baseline(tiny_cfg, plugins)
+        model = baseline.build_model()
+        criterion = baseline.build_criterion(0)
+        batch = pair_batch(tiny_cfg, tiny_sequences)
+        outputs = model(batch["image"])
+        _, terms = criterion(outputs, batch)
+        shuffled = dict(batch, ids=batch["ids"][torch.randperm(len(batch["ids"]))].flip(1))
+        _, terms_shuffled = criterion(outputs, shuffled)
+        deleted = {k: v for k, v in batch.items() if k != "ids"}
+        _, terms_deleted = criterion(outputs, deleted)
+        assert torch.equal(terms["reid"], terms_shuffled["reid"]), mode
+        assert torch.equal(terms["reid"], terms_deleted["reid"]), mode
+
+
+def test_pair_embeddings_split(tiny_cfg, tiny_sequences):
+    batch = pair_batch(tiny_cfg, tiny_sequences, n=2)
+    id_map = torch.randn(4, 8, 16, 32)
+    a, b, ma, mb = pair_embeddings(id_map, batch)
+    full = gather_at(id_map, batch["ind"])
+    assert torch.equal(a, full[:2]) and torch.equal(b, full[2:])
+    assert torch.equal(ma, batch["reg_mask"][:2].bool())

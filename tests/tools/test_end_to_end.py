@@ -1,0 +1,62 @@
+"""train -> track -> eval on real MOTChallenge data (MOT17-mini), as a user runs the tools."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from utrack.data.mot import read_seqinfo
+from utrack.data.motfile import read_mot_txt
+
+TINY = ["model.backbone=resnet18", "model.head_conv=16", "data.input_size=[256, 160]",
+        "data.num_workers=0", "train.batch_size=4"]
+
+
+@pytest.mark.slow
+def test_train_track_eval_on_mot17_mini(tool, shared_data, tmp_path):
+    data = shared_data / "MOT17-mini"
+    out = tmp_path / "run"
+    res = tool("tools/train.py", "--data", str(data), "--out", str(out), "--epochs", "1",
+               "--set", *TINY)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "7 sequences" in res.stdout and "wrote" in res.stderr + res.stdout
+    ckpt = out / "checkpoint_last.pth"
+    assert ckpt.is_file() and (out / "config.yaml").is_file()
+
+    results = tmp_path / "results"
+    res = tool("tools/track.py", "--ckpt", str(ckpt), "--input", str(data), "--out", str(results),
+               "--quiet", "--set", "tracker.conf_thres=0.05")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "network" in res.stdout and "association" in res.stdout
+    names = sorted(p.stem for p in results.glob("*.txt"))
+    assert names == sorted(read_seqinfo(d).name for d in data.iterdir() if d.is_dir())
+    rows = np.concatenate([read_mot_txt(p).reshape(-1, 10) for p in results.glob("*.txt")])
+    if len(rows):
+        assert np.all(rows[:, 7:] == -1) and np.all(rows[:, 4:6] > 0)
+    assert (results / "config.yaml").is_file()
+
+    report = tmp_path / "metrics.json"
+    res = tool("tools/eval.py", "--gt", str(data), "--results", str(results), "--json", str(report))
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads(report.read_text())
+    assert len(metrics["sequences"]) == 7
+    combined = metrics["combined"]
+    assert set(combined) >= {"MOTA", "IDF1", "HOTA", "MT", "ML", "FP", "FN", "IDS", "Frag"}
+    assert combined["MOTA"] <= 1.0 and 0.0 <= combined["IDF1"] <= 1.0
+    assert isinstance(combined["FN"], int) and combined["FN"] > 0
+
+
+def test_track_rejects_corrupt_checkpoint(tool, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    res = tool("tools/track.py", "--ckpt", str(bad), "--input", str(tmp_path))
+    assert res.returncode == 2
+    assert "bad.pth" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_train_rejects_unknown_config_key(tool, tmp_path):
+    res = tool("tools/train.py", "--out", str(tmp_path), "--set", "train.bach_size=2")
+    assert res.returncode == 2
+    assert "train.bach_size" in res.stderr and "did you mean 'train.batch_size'" in res.stderr
