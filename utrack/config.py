@@ -71,6 +71,16 @@ class AugmentConfig:
 
 
 @dataclass
+class CenterTrackDataConfig:
+    """CenterTrack's previous-frame sampling and heatmap perturbation (its official defaults)."""
+
+    max_frame_dist: int = 3  # previous frame drawn from t-dist..t+dist, dist <= this
+    hm_disturb: float = 0.05  # centre jitter, relative to the box size
+    lost_disturb: float = 0.4  # probability to drop a box from the previous heatmap
+    fp_disturb: float = 0.1  # probability to add a false blob near a box
+
+
+@dataclass
 class DataConfig:
     roots: list[str] = field(default_factory=list)  # dataset roots / sequence folders; [] = synthetic
     format: str = choice("mot", "crowdhuman", "coco")
@@ -85,6 +95,7 @@ class DataConfig:
     neg_ratio: float = 0.25  # Nneg / Npos for image (static) data
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    centertrack: CenterTrackDataConfig = field(default_factory=CenterTrackDataConfig)
 
 
 @dataclass
@@ -92,6 +103,7 @@ class LossConfig:
     hm_weight: float = 1.0
     wh_weight: float = 0.1
     reg_weight: float = 1.0
+    tracking_weight: float = 1.0  # CenterTrack's tracking-offset L1
     uncertainty: bool = True  # FairMOT's learnable task weighting
     s_det: float = -1.85
     s_id: float = -1.05
@@ -145,8 +157,9 @@ class TrackerConfig:
     # CenterTrack
     new_thresh: float = 0.4
     pre_thresh: float = 0.5
-    max_age: int = 30
+    max_age: int = 30  # frames an unmatched track is kept (official CenterTrack: 0 = dropped at once)
     hungarian: bool = False
+    reattach_thresh: float = 0.4  # CenterTrack with embeddings: cosine distance to re-attach a lost track
 
 
 @dataclass
