@@ -15,4 +15,8 @@ def build_baseline(cfg: Config, plugins: list[Plugin]):
         from baselines.fairmot import FairMOT
 
         return FairMOT(cfg, plugins)
+    if cfg.model.arch == "centertrack":
+        from baselines.centertrack import CenterTrack
+
+        return CenterTrack(cfg, plugins)
     raise NotImplementedError(f"model.arch={cfg.model.arch!r} is not available yet")

@@ -25,7 +25,8 @@ from utrack.config import Config
 from utrack.data.transforms import letterbox_inverse
 from utrack.losses.occlusion import occlusion_loss
 from utrack.occlusion import decode_occlusion_centers, encode_occlusion_targets
-from utrack.occlusion.step import CENTERS, HEATMAP, SCORES, STRIDE, refind_unmatched_tracks
+from utrack.occlusion.step import (CENTERS, HEATMAP, LETTERBOX, SCORES, STRIDE,
+                                   refind_unmatched_tracks)
 from utrack.plugin import Plugin
 from utrack.tracking.base import Detections, FrameContext
 
@@ -71,6 +72,7 @@ class OcclusionPlugin(Plugin):
         detections.extras[SCORES] = scores.cpu().numpy()
         detections.extras[HEATMAP] = outputs["occ_hm"][0, 0].float().sigmoid().cpu().numpy()
         detections.extras[STRIDE] = self.down_ratio / letterbox.scale
+        detections.extras[LETTERBOX] = letterbox
 
     def refind_step(self, tracker: Any, context: FrameContext) -> None:
         refind_unmatched_tracks(tracker, context, tau_w=self.cfg.tau_w, tau_o=self.cfg.tau_o,

@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 from baselines import build_baseline
@@ -32,7 +34,8 @@ from utrack.engine.replay import replay_sequence
 from utrack.engine.runtime import resolve_device
 from utrack.errors import ConfigError, DataFormatError
 from utrack.models.checkpoint import load_checkpoint, load_model_weights
-from utrack.vis.draw import VideoSink, draw_tracks
+from utrack.occlusion.step import CENTERS, HEATMAP, LETTERBOX
+from utrack.vis.draw import VideoSink, draw_tracks, heatmap_to_image, overlay_heatmap
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
 
@@ -73,8 +76,6 @@ def resolve_inputs(path: str) -> list[tuple[str, Path, float]]:
     if p.is_file():
         if p.suffix.lower() not in VIDEO_EXTENSIONS:
             raise DataFormatError(f"--input {path}: not a video file ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-        import cv2
-
         cap = cv2.VideoCapture(str(p))
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         cap.release()
@@ -83,6 +84,18 @@ def resolve_inputs(path: str) -> list[tuple[str, Path, float]]:
                                             if c.is_dir()) or (p / "train").is_dir():
         return [(read_seqinfo(s).name, s, read_seqinfo(s).frame_rate) for s in find_sequences(p)]
     return [(p.name, p, 30.0)]  # a plain image folder
+
+
+def draw_frame(image, results, dets, frame_id: int, down_ratio: int):
+    """Tracks on the frame; with the occlusion plugin, its heatmap underneath and the decoded
+    occlusion centres as crosses (refound boxes are dashed: paper Fig. 8-9)."""
+    heatmap = dets.extras.get(HEATMAP)
+    if heatmap is not None:
+        image = overlay_heatmap(image, heatmap_to_image(heatmap, dets.extras[LETTERBOX],
+                                                        image.shape, down_ratio))
+        for x, y in np.asarray(dets.extras.get(CENTERS, np.zeros((0, 2)))):
+            cv2.drawMarker(image, (int(x), int(y)), (255, 255, 255), cv2.MARKER_TILTED_CROSS, 10, 2)
+    return draw_tracks(image, results, frame_id)
 
 
 def load_tracking_setup(args: argparse.Namespace):
@@ -155,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_frame(frame_id, original, results, dets):
             if sink is not None:
-                sink.write(draw_tracks(original, results, frame_id))
+                sink.write(draw_frame(original, results, dets, frame_id, cfg.model.down_ratio))
 
         try:
             run = run_tracker(name, frames, detect, tracker,

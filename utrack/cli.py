@@ -18,6 +18,42 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="override config values, e.g. train.lr=2e-4")
 
 
+def add_training_args(parser: argparse.ArgumentParser, *, reid_choices: list[str],
+                      reid_help: str, data_help: str,
+                      out_help: str = "output folder (checkpoints, logs, results)") -> None:
+    """The options every training tool has (tools/train.py, tools/pretrain_crowdhuman.py):
+    ``--reid --occ --data --out --epochs --batch-size --device --resume``."""
+    parser.add_argument("--reid", choices=reid_choices, default=None, help=reid_help)
+    parser.add_argument("--occ", action="store_true",
+                        help="add occlusion estimation and lost-object refinding")
+    parser.add_argument("--data", nargs="+", default=None, metavar="DIR", help=data_help)
+    parser.add_argument("--out", default=None, help=out_help)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--resume", default=None, metavar="CKPT",
+                        help="continue a run exactly from its checkpoint")
+
+
+def config_layer(values: dict[str, Any]) -> dict:
+    """``{"section.key": value}`` -> ``{"section": {"key": value}}``, leaving out None values:
+    the dedicated flags of a tool, layered between the config files and ``--set``."""
+    extra: dict = {}
+    for dotted, value in values.items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        extra.setdefault(section, {})[key] = value
+    return extra
+
+
+def training_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``add_training_args`` as ``{"section.key": value}`` (None: not given)."""
+    return {"reid.mode": args.reid, "occlusion.enabled": True if args.occ else None,
+            "data.roots": args.data, "train.out": args.out, "train.epochs": args.epochs,
+            "train.batch_size": args.batch_size, "train.device": args.device}
+
+
 def flat_overrides(args: argparse.Namespace) -> list[str]:
     return [item for group in args.overrides for item in group]
 

@@ -7,14 +7,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from baselines.base import REID_TERM, add_plugin_terms, weighted_groups
 from utrack.config import Config
 from utrack.losses.classifier import ClassifierReIDLoss
 from utrack.losses.focal import focal_loss
 from utrack.losses.regression import masked_l1_loss
 from utrack.losses.uncertainty import UncertaintyWeighting
-from utrack.plugin import Plugin, is_diagnostic, replaced_terms
-
-REID_TERM = "reid"
+from utrack.plugin import Plugin, replaced_terms
 
 
 class FairMOTLoss(nn.Module):
@@ -27,7 +26,8 @@ class FairMOTLoss(nn.Module):
     (or the plain sum with ``loss.uncertainty: false``).
 
     Batch keys used (from utrack.data.targets): ``hm`` (B,1,H,W), ``ind`` (B,K), ``reg_mask``
-    (B,K), ``wh`` (B,K,4), ``reg`` (B,K,2), ``ids`` (B,K).
+    (B,K), ``wh`` (B,K,4), ``reg`` (B,K,2), ``ids`` (B,K); optional ``hm_ignore`` (B,1,H,W) bool,
+    ignore regions left out of the heatmap's negative term (image data, utrack.data.images).
     """
 
     def __init__(self, cfg: Config, plugins: list[Plugin], num_ids: int = 0) -> None:
@@ -48,23 +48,15 @@ class FairMOTLoss(nn.Module):
     def forward(self, outputs: dict[str, torch.Tensor],
                 batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms: dict[str, torch.Tensor] = {
-            "hm": focal_loss(outputs["hm"], batch["hm"]),
+            "hm": focal_loss(outputs["hm"], batch["hm"], ignore=batch.get("hm_ignore")),
             "wh": masked_l1_loss(outputs["wh"], batch["ind"], batch["reg_mask"], batch["wh"]),
             "reg": masked_l1_loss(outputs["reg"], batch["ind"], batch["reg_mask"], batch["reg"]),
         }
         weights = dict(self.weights)
         if self.reid is not None:
             terms[REID_TERM] = self.reid(outputs["id"], batch["ind"], batch["reg_mask"], batch["ids"])
-        for plugin in self.plugins:
-            for name, value in plugin.loss_terms(outputs, batch).items():
-                if name in terms:
-                    raise ValueError(f"plugin {plugin.name!r} returns loss term {name!r} twice")
-                terms[name] = value
-                if name != REID_TERM and not is_diagnostic(name):
-                    weights[name] = plugin.term_weights.get(name, 1.0)
-        det = sum(weights[name] * value for name, value in terms.items()
-                  if name != REID_TERM and not is_diagnostic(name))
-        reid = weights[REID_TERM] * terms[REID_TERM] if REID_TERM in terms else None
+        add_plugin_terms(list(self.plugins), outputs, batch, terms, weights)
+        det, reid = weighted_groups(terms, weights)
         if self.uncertainty is not None:
             total = self.uncertainty(det, reid)
         else:

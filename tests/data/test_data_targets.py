@@ -88,3 +88,16 @@ def test_bad_arguments() -> None:
         encode_centernet_targets(np.zeros((0, 4)), None, 66, 64)
     with pytest.raises(ValueError, match="ids"):
         encode_centernet_targets(np.zeros((2, 4)), np.zeros(3), 64, 64)
+
+
+def test_radius_uses_the_box_size_rounded_up() -> None:
+    # at output scale the box is 7.25 wide and 20.25 high: FairMOT takes the radius of
+    # ceil(h) x ceil(w) = 21 x 8 -> gaussian_radius 3.22 -> 3 (20.25 x 7.25 would give 2.97 -> 2)
+    from utrack.data.gaussian import gaussian_radius
+
+    assert int(gaussian_radius(21, 8)) == 3 and int(gaussian_radius(20.25, 7.25)) == 2
+    t = encode_centernet_targets(np.array([[40.0, 20.0, 69.0, 101.0]]), None, 256, 256)
+    hm = t["hm"][0].numpy()
+    cy, cx = divmod(int(t["ind"][0]), hm.shape[1])
+    row = hm[cy]
+    assert row[cx + 3] > 0 and row[cx + 4] == 0  # the peak spans exactly radius 3

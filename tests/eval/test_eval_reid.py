@@ -35,3 +35,16 @@ def test_queries_without_gallery_match_are_skipped():
     # query 0 (label 5) has no gallery entry; query 1 (e1, label 1) finds g1 (e1, label 1) first
     out = rank1_and_map(np.eye(2), np.array([5, 1]), np.eye(2), np.array([1, 1]))
     assert out["queries"] == 1 and out["skipped"] == 1 and out["rank1"] == 1.0
+
+
+def test_occlusion_center_precision_recall_hand_case():
+    from utrack.eval.occlusion import center_precision_recall
+
+    predicted = {1: np.array([[10.0, 10.0], [50.0, 50.0]]), 2: np.array([[0.0, 0.0]])}
+    truth = {1: np.array([[12.0, 10.0], [11.0, 10.0]]), 3: np.array([[5.0, 5.0]])}
+    # frame 1: (10,10) can take one of the two true centres (1 px away <= 4); (50,50) matches
+    # nothing; frame 2: a prediction with no truth; frame 3: a truth with no prediction
+    out = center_precision_recall(predicted, truth, tolerance=4.0)
+    assert out["tp"] == 1 and out["num_pred"] == 3 and out["num_true"] == 3
+    assert out["precision"] == pytest.approx(1 / 3) and out["recall"] == pytest.approx(1 / 3)
+    assert center_precision_recall(predicted, truth, tolerance=0.5)["tp"] == 0

@@ -20,7 +20,12 @@ from utrack.data.transforms import (AffineParams, Letterbox, jitter_affine, lett
 from utrack.errors import DataFormatError
 
 TargetBuilder = Callable[[dict[str, Any]], dict[str, Any]]
-MODES = ("single", "pair")
+#: ``(sample, previous or None, rng) -> extra keys for sample`` (see ``MOTTrainDataset``)
+PreviousBuilder = Callable[[dict[str, Any], "dict[str, Any] | None", np.random.Generator],
+                           dict[str, Any]]
+MODES = ("single", "pair", "previous", "previous_pair")
+#: modes whose items are two frames that both go through the network
+PAIR_MODES = ("pair", "previous_pair")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -44,6 +49,16 @@ def pair_offset(rng: np.random.Generator, frame: int, frames: range, window: int
     return int(choices[int(rng.integers(len(choices)))])
 
 
+def previous_offset(rng: np.random.Generator, frame: int, frames: range, max_dist: int) -> int:
+    """Offset to CenterTrack's "previous" frame: uniform over ``-max_dist .. max_dist`` (0 and
+    later frames included, as CenterTrack samples any nearby frame) inside ``frames``."""
+    lo = max(-max_dist, frames.start - frame)
+    hi = min(max_dist, frames.stop - 1 - frame)
+    if hi < lo:
+        return 0
+    return int(lo + rng.integers(hi - lo + 1))
+
+
 class MOTTrainDataset(Dataset):
     """Augmented training frames with CenterNet targets, from MOT sequence folders.
 
@@ -51,6 +66,16 @@ class MOTTrainDataset(Dataset):
     is one sample dict; in ``"pair"`` mode it is ``(sample_a, sample_b, False)`` with frame B of
     the same sequence at a distance 1..``cfg.data.pair_window`` (see ``pair_offset``), augmented
     with the same affine (plus ``cfg.augment.pair_jitter``) and the same flip.
+
+    CenterTrack modes: the previous frame is drawn at ``previous_offset`` (within
+    ``cfg.centertrack.max_frame_dist``, inside the split) and goes through the same affine and
+    flip (no jitter; its HSV gains are drawn separately). In ``"previous"`` mode an item is the
+    current sample (``meta["pre_frame"]``: the previous frame's number) plus ``pre_image``
+    (3, H, W), the previous frame's image, and whatever
+    ``previous_builder(sample, previous, rng)`` returns (the previous frame's plugin targets
+    are not built). In ``"previous_pair"`` mode an item is ``(sample, previous, False)`` and
+    both frames are complete samples: the previous one is a first frame, its ``pre_image`` is
+    its own image, plus ``previous_builder(previous, None, rng)``.
 
     A sample holds: ``image`` (3, H, W) float32 RGB in [0, 1]; ``boxes`` (N, 4) float32 input
     pixels; ``hm`` (1, H/R, W/R), ``ind`` (N,), ``wh`` (N, 4), ``reg`` (N, 2), ``reg_mask`` (N,)
@@ -67,11 +92,12 @@ class MOTTrainDataset(Dataset):
     def __init__(self, sequences: Sequence[MOTSequence | str | Path], cfg: DataConfig, *,
                  identity_index: IdentityIndex | None = None, mode: str = "single",
                  target_builders: Sequence[TargetBuilder] = (), seed: int = 0,
-                 down_ratio: int = 4) -> None:
+                 down_ratio: int = 4, previous_builder: PreviousBuilder | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.cfg = cfg
         self.mode = mode
+        self.previous_builder = previous_builder
         self.seed = int(seed)
         self.epoch = 0
         self.down_ratio = down_ratio
@@ -94,16 +120,18 @@ class MOTTrainDataset(Dataset):
             raise ValueError(f"MOTTrainDataset: split {cfg.split!r} has no frames")
 
     def __len__(self) -> int:
-        if self.mode == "pair":
+        if self.mode in PAIR_MODES:
             return max(1, round(len(self.items) * self.cfg.pair_epoch_fraction))
         return len(self.items)
 
     def anchor(self, index: int) -> int:
-        """The frame item an epoch's ``index`` stands for. In pair mode with
+        """The frame item an epoch's ``index`` stands for. In the pair modes with
         ``pair_epoch_fraction`` < 1, each epoch uses a fresh random subset of the frames as
         first frames (a permutation drawn from (seed, epoch))."""
-        if self.mode == "pair" and len(self) < len(self.items):
-            order = np.random.default_rng([self.seed, self.epoch, -1]).permutation(len(self.items))
+        if self.mode in PAIR_MODES and len(self) < len(self.items):
+            # key entry len(items): never an item index (SeedSequence rejects negative entries)
+            order = np.random.default_rng([self.seed, self.epoch, len(self.items)]).permutation(
+                len(self.items))
             return int(order[index])
         return index
 
@@ -114,7 +142,8 @@ class MOTTrainDataset(Dataset):
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
-    def __getitem__(self, index: int) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any], bool]:
+    def __getitem__(self, index: int
+                    ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any], bool]:
         if not 0 <= index < len(self):
             raise IndexError(index)
         rng = self.rng(index)
@@ -123,6 +152,8 @@ class MOTTrainDataset(Dataset):
         affine = sample_affine(rng, aug) if aug.enabled else None
         if self.mode == "single":
             return self.load_sample(seq_idx, frame, affine, rng)
+        if self.mode in ("previous", "previous_pair"):
+            return self.load_with_previous(seq_idx, frame, affine, rng)
         seq = self.sequences[seq_idx]
         frame_b = frame + pair_offset(rng, frame, seq.frames(self.cfg.split), self.cfg.pair_window)
         affine_b = jitter_affine(affine, rng, aug.pair_jitter) if affine is not None else None
@@ -130,10 +161,42 @@ class MOTTrainDataset(Dataset):
         sample_b = self.load_sample(seq_idx, frame_b, affine_b, rng)
         return sample_a, sample_b, False
 
+    def load_with_previous(self, seq_idx: int, frame: int, affine: AffineParams | None,
+                           rng: np.random.Generator
+                           ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any], bool]:
+        """The CenterTrack modes: ``frame`` and a previous frame through the same ``affine``."""
+        seq = self.sequences[seq_idx]
+        frame_p = frame + previous_offset(rng, frame, seq.frames(self.cfg.split),
+                                          self.cfg.centertrack.max_frame_dist)
+        sample = self.load_sample(seq_idx, frame, affine, rng)
+        pairs = self.mode == "previous_pair"
+        previous = self.load_sample(seq_idx, frame_p, affine, rng, run_builders=pairs)
+        sample["pre_image"] = previous["image"]
+        sample["meta"]["pre_frame"] = int(frame_p)
+        if self.previous_builder is not None:
+            self._merge(sample, self.previous_builder(sample, previous, rng), "previous_builder")
+        if not pairs:
+            return sample
+        previous["pre_image"] = previous["image"]
+        if self.previous_builder is not None:
+            self._merge(previous, self.previous_builder(previous, None, rng), "previous_builder")
+        return sample, previous, False
+
+    @staticmethod
+    def _merge(sample: dict[str, Any], extra: dict[str, Any], source: Any) -> None:
+        """Add ``extra`` to ``sample`` (numpy arrays become tensors); a key clash is an error."""
+        extra = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                 for k, v in extra.items()}  # numpy targets batch like the others
+        clash = set(extra) & set(sample)
+        if clash:
+            raise ValueError(f"target builder {source!r} returned existing keys {sorted(clash)}")
+        sample.update(extra)
+
     def load_sample(self, seq_idx: int, frame: int, affine: AffineParams | None,
-                    rng: np.random.Generator) -> dict[str, Any]:
+                    rng: np.random.Generator, run_builders: bool = True) -> dict[str, Any]:
         """One frame of sequence ``seq_idx`` through the given affine (None: letterbox only),
-        HSV jitter from ``rng`` (when augmenting), targets and target builders."""
+        HSV jitter from ``rng`` (when augmenting), targets and (if ``run_builders``) the target
+        builders."""
         seq = self.sequences[seq_idx]
         image = seq.read_image(frame)
         boxes, track_ids = seq.annotations(frame)
@@ -147,13 +210,8 @@ class MOTTrainDataset(Dataset):
                           "orig_size": (int(image.shape[1]), int(image.shape[0])),
                           "letterbox": out.letterbox, "affine": affine or AffineParams(),
                           "matrix": out.matrix}
-        for builder in self.target_builders:
-            extra = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-                     for k, v in builder(sample).items()}  # numpy targets batch like the others
-            clash = set(extra) & set(sample)
-            if clash:
-                raise ValueError(f"target builder {builder!r} returned existing keys {sorted(clash)}")
-            sample.update(extra)
+        for builder in self.target_builders if run_builders else ():
+            self._merge(sample, builder(sample), builder)
         return sample
 
 

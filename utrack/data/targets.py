@@ -18,7 +18,8 @@ def encode_centernet_targets(boxes: np.ndarray, ids: np.ndarray | None, input_w:
 
     Returns torch tensors (h, w = the output grid):
         hm: (1, h, w) float32, a gaussian peak of height 1 per box at its integer centre, the
-            radius from the CenterNet rule on the box size at output scale, composed by max;
+            radius from the CenterNet rule on the box size at output scale rounded up (as
+            FairMOT), composed by max;
         ind: (N,) int64 flat index ``y * w + x`` of the integer centre;
         wh: (N, 4) float32 distances left, top, right, bottom from the (sub-pixel) centre to the
             box edges at output scale;
@@ -55,7 +56,7 @@ def encode_centernet_targets(boxes: np.ndarray, ids: np.ndarray | None, input_w:
         # a centre can only reach out_w when w = 0; the min keeps the index on the grid regardless
         ix = np.minimum(np.floor(cx), out_w - 1).astype(np.int64)
         iy = np.minimum(np.floor(cy), out_h - 1).astype(np.int64)
-        radius = integer_radius(h, w)
+        radius = integer_radius(np.ceil(h), np.ceil(w))  # FairMOT rounds the size up
         for k in np.flatnonzero(mask):
             draw_gaussian(hm[0], (int(ix[k]), int(iy[k])), int(radius[k]))
         ind = np.where(mask, iy * out_w + ix, 0)

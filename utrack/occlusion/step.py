@@ -19,6 +19,7 @@ CENTERS = "occlusion_centers"  # (K, 2) x, y in original image pixels
 SCORES = "occlusion_scores"  # (K,)
 HEATMAP = "occlusion_heatmap"  # (h, w) probabilities at output stride, for pictures
 STRIDE = "occlusion_stride"  # the heatmap's output stride in original image pixels
+LETTERBOX = "letterbox"  # how the frame was letterboxed into the network input (for pictures)
 
 
 def refind_unmatched_tracks(tracker: Any, context: FrameContext, *, tau_w: int, tau_o: float,

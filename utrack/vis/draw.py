@@ -56,6 +56,20 @@ def draw_tracks(image: np.ndarray, results: list[TrackResult], frame_id: int | N
     return out
 
 
+def heatmap_to_image(heatmap: np.ndarray, letterbox, image_shape: tuple[int, ...],
+                     down_ratio: int = 4) -> np.ndarray:
+    """A network-output heatmap (h, w) of a letterboxed input -> the original image's (H, W):
+    upsample to the input size (h, w) * down_ratio, cut the padding away, resize to the image."""
+    heat = np.asarray(heatmap, dtype=np.float32)
+    height, width = image_shape[:2]
+    up = cv2.resize(heat, (heat.shape[1] * down_ratio, heat.shape[0] * down_ratio),
+                    interpolation=cv2.INTER_LINEAR)
+    x0, y0 = int(letterbox.pad_x), int(letterbox.pad_y)
+    crop = up[y0:y0 + max(1, round(height * letterbox.scale)),
+              x0:x0 + max(1, round(width * letterbox.scale))]
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """Blend a [0, 1] heatmap (any size; resized to the image) onto BGR ``image`` as a colour map."""
     heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0, 1)
