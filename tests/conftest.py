@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from utrack.config import load_config
 from utrack.data.synthetic import generate_sequence
@@ -30,6 +31,17 @@ def _shared_dir() -> Path | None:
 
 
 SHARED = _shared_dir()
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Unit tests run torch on one thread: their forwards are tiny, and on a busy 2-core
+    machine OpenMP threads waiting on each other make them 10-20x slower. (Tools started in
+    subprocesses keep their own thread settings.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

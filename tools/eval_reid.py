@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from baselines import build_baseline
 from plugins import build_plugins
-from utrack.cli import add_config_args, flat_overrides, run_cli
-from utrack.config import load_config, save_config
+from utrack.cli import add_config_args, checkpoint_config, run_cli
+from utrack.config import save_config
 from utrack.data.mot import MOTSequence, find_sequences
 from utrack.data.transforms import letterbox, letterbox_boxes, to_tensor
 from utrack.engine.inference import embeddings_at_boxes
@@ -77,12 +77,7 @@ def collect(model, sequences, split, input_size, down_ratio, device, progress):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ckpt = load_checkpoint(args.ckpt)
-    if args.config:
-        cfg = load_config(args.config, flat_overrides(args))
-    elif "config" in ckpt:
-        cfg = load_config([], flat_overrides(args), extra=ckpt["config"])
-    else:
-        raise ConfigError(f"{args.ckpt} holds no config: give the model's --config")
+    cfg = checkpoint_config(ckpt, args, source=args.ckpt)
     if cfg.reid.mode == "none":
         raise ConfigError(f"{args.ckpt} was trained with reid.mode=none: it has no embedding head")
     device = resolve_device(args.device)

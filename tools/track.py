@@ -25,7 +25,8 @@ import torch
 
 from baselines import build_baseline
 from plugins import build_plugins
-from utrack.cli import add_config_args, default_config_files, flat_overrides, run_cli
+from utrack.cli import (add_config_args, checkpoint_config, default_config_files,
+                        flat_overrides, run_cli)
 from utrack.config import load_config, save_config
 from utrack.data.datasets import SequenceFrames
 from utrack.data.mot import find_sequences, read_seqinfo, split_frame_range
@@ -98,18 +99,6 @@ def draw_frame(image, results, dets, frame_id: int, down_ratio: int):
     return draw_tracks(image, results, frame_id)
 
 
-def load_tracking_setup(args: argparse.Namespace):
-    """The config stored in the checkpoint (or given files), with ``--set`` overrides."""
-    ckpt = load_checkpoint(args.ckpt)
-    if args.config:
-        cfg = load_config(args.config, flat_overrides(args))
-    elif "config" in ckpt:
-        cfg = load_config([], flat_overrides(args), extra=ckpt["config"])
-    else:
-        cfg = load_config(default_config_files("fairmot", synthetic=False), flat_overrides(args))
-    return ckpt, cfg
-
-
 def replay_main(args: argparse.Namespace) -> int:
     """Tracker-only replay of a detection file on one sequence."""
     extra: dict = {}
@@ -149,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return replay_main(args)
     if not args.ckpt:
         raise ConfigError("--ckpt is required (or --dets for tracker-only replay)")
-    ckpt, cfg = load_tracking_setup(args)
+    ckpt = load_checkpoint(args.ckpt)
+    cfg = checkpoint_config(ckpt, args, default_config_files("fairmot", synthetic=False), args.ckpt)
     device = resolve_device(args.device)
     baseline = build_baseline(cfg, build_plugins(cfg))
     model = baseline.build_model()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from utrack.config import CONFIG_DIR, Config, load_config
-from utrack.errors import UtrackError
+from utrack.errors import ConfigError, UtrackError
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +71,19 @@ def build_config(args: argparse.Namespace, extra: dict[str, Any],
                  default_files: list[Path]) -> Config:
     files = args.config if args.config else default_files
     return load_config(files, flat_overrides(args), extra)
+
+
+def checkpoint_config(ckpt: dict[str, Any], args: argparse.Namespace,
+                      fallback: list[Path] | None = None, source: str = "checkpoint") -> Config:
+    """The config a model was trained with: ``--config`` files when given, else the one saved in
+    the checkpoint, else ``fallback`` files (published weights hold none); then ``--set``."""
+    if args.config:
+        return load_config(args.config, flat_overrides(args))
+    if "config" in ckpt:
+        return load_config([], flat_overrides(args), extra=ckpt["config"])
+    if fallback is None:
+        raise ConfigError(f"{source} holds no config: give the model's --config")
+    return load_config(fallback, flat_overrides(args))
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:

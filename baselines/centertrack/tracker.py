@@ -170,7 +170,6 @@ class CenterTrackTracker(BaseTracker):
         self._tracks: list[CenterTrackTrack] = []  # every kept track, in id order
         self._unmatched: list[CenterTrackTrack] = []  # this frame's unmatched, not yet refound
         self._active: list[CenterTrackTrack] = []  # output this frame
-        self._refound: dict[int, np.ndarray] = {}  # track id -> box recovered this frame
         self._pre_image: torch.Tensor | None = None
 
     @property
@@ -218,8 +217,7 @@ class CenterTrackTracker(BaseTracker):
 
     def update(self, dets: Detections) -> list[TrackResult]:
         """Track one frame (see the module docstring); returns the tracks to output."""
-        self.frame_id += 1
-        self._refound = {}
+        self._begin_frame()
         cfg = self.cfg
         keep = dets.scores > cfg.conf_thres
         offsets = dets.extras.get(TRACKING)
@@ -284,17 +282,11 @@ class CenterTrackTracker(BaseTracker):
     def unmatched_tracks(self) -> list[TrackLike]:
         return list(self._unmatched)
 
-    def refind(self, track: TrackLike, box: np.ndarray) -> None:
-        found = next((t for t in self._unmatched if t is track), None)
-        if found is None:
-            raise ValueError(f"refind: track {track.track_id} is not an unmatched track of this "
-                             "tracker (or was already refound this frame)")
-        box = np.asarray(box, dtype=np.float64).reshape(4).copy()
+    def _revive(self, track: TrackLike, box: np.ndarray) -> None:
         if self.cfg.refind_update_kalman:
-            found.observe(box, self.frame_id)
-        self._unmatched = [t for t in self._unmatched if t is not found]
-        self._active.append(found)
-        self._refound[found.track_id] = box
+            track.observe(box, self.frame_id)
+        self._unmatched = [t for t in self._unmatched if t is not track]
+        self._active.append(track)
 
     # ------------------------------------------------------------------------------------------
     # helpers

@@ -74,7 +74,6 @@ class JDETracker(BaseTracker):
         super().reset()
         self._tracked: list[Track] = []  # state Tracked: confirmed and unconfirmed
         self._lost: list[Track] = []  # state Lost, all confirmed
-        self._refound: dict[int, np.ndarray] = {}  # track id -> box recovered this frame
 
     @property
     def tracks(self) -> list[Track]:
@@ -87,8 +86,7 @@ class JDETracker(BaseTracker):
     def update(self, dets: Detections) -> list[TrackResult]:
         """Track one frame (see the module docstring for the stages); returns the confirmed
         tracks to output, with refound ones marked."""
-        self.frame_id += 1
-        self._refound = {}
+        self._begin_frame()
         cfg = self.cfg
         dets = dets.select(dets.scores > cfg.conf_thres)
         boxes = dets.boxes
@@ -174,20 +172,14 @@ class JDETracker(BaseTracker):
     def unmatched_tracks(self) -> list[TrackLike]:
         return list(self._lost)
 
-    def refind(self, track: TrackLike, box: np.ndarray) -> None:
-        found = next((t for t in self._lost if t is track), None)
-        if found is None:
-            raise ValueError(f"refind: track {track.track_id} is not a lost track of this "
-                             "tracker (or was already refound this frame)")
-        box = np.asarray(box, dtype=np.float64).reshape(4).copy()
+    def _revive(self, track: TrackLike, box: np.ndarray) -> None:
         if self.cfg.refind_update_kalman:
-            mean, cov = self.kf.update(found.mean[None], found.covariance[None],
+            mean, cov = self.kf.update(track.mean[None], track.covariance[None],
                                        boxes_to_xyah(box[None]))
-            found.mean, found.covariance = mean[0], cov[0]
-        found.state = TrackState.Tracked
-        self._lost = [t for t in self._lost if t is not found]
-        self._tracked.append(found)
-        self._refound[found.track_id] = box
+            track.mean, track.covariance = mean[0], cov[0]
+        track.state = TrackState.Tracked
+        self._lost = [t for t in self._lost if t is not track]
+        self._tracked.append(track)
 
     # ------------------------------------------------------------------------------------------
     # helpers

@@ -1,23 +1,13 @@
-"""CenterTrack tests: single-threaded torch (the machine is shared; tiny forwards are much
-slower with OpenMP threads waiting on each other) and a small CenterTrack config."""
+"""CenterTrack tests: a small CenterTrack config."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-import torch
 
 from utrack.cli import default_config_files
 from utrack.config import Config, load_config
-
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_config(*overrides: str) -> Config:

@@ -319,7 +319,7 @@ def test_refind_moves_the_kalman_state_only_when_asked():
 def test_refind_rejects_a_track_that_is_not_lost():
     tracker = JDETracker(TrackerConfig())
     tracker.update(frame((box(100), emb(0))))
-    with pytest.raises(ValueError, match="not a lost track"):
+    with pytest.raises(ValueError, match="not an unmatched track"):
         tracker.refind(tracker.tracks[0], np.array(box(100)))
 
 

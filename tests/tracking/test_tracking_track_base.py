@@ -50,8 +50,8 @@ class CountingTracker(BaseTracker):
     def unmatched_tracks(self):
         return []
 
-    def refind(self, track, box):
-        raise ValueError("nothing to refind")
+    def _revive(self, track, box):
+        raise AssertionError("refind must reject tracks that are not unmatched")
 
 
 def test_base_tracker_is_abstract():

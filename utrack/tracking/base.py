@@ -136,6 +136,12 @@ class BaseTracker(ABC):
         """Forget every track; the frame counter restarts at 0 and ids at 1."""
         self.frame_id = 0
         self._last_id = 0
+        self._refound: dict[int, np.ndarray] = {}  # track id -> box recovered this frame
+
+    def _begin_frame(self) -> None:
+        """Start of ``update``: count the frame, forget last frame's refound boxes."""
+        self.frame_id += 1
+        self._refound = {}
 
     def next_id(self) -> int:
         """A fresh track id: 1, 2, 3, ... since construction or the last ``reset()``."""
@@ -156,7 +162,6 @@ class BaseTracker(ABC):
         """Confirmed tracks that found no detection in the current update (lost this frame or
         earlier, not removed, not already refound this frame)."""
 
-    @abstractmethod
     def refind(self, track: TrackLike, box: np.ndarray) -> None:
         """Recover ``track`` (from ``unmatched_tracks()``) at ``box`` (4,) ``x1, y1, x2, y2``.
 
@@ -164,6 +169,17 @@ class BaseTracker(ABC):
         again; if ``cfg.refind_update_kalman`` its motion state is corrected with ``box``. Its
         ``frames_lost`` neither grows this frame nor resets; its appearance is not updated.
         """
+        if not any(t is track for t in self.unmatched_tracks()):
+            raise ValueError(f"refind: track {track.track_id} is not an unmatched track of this "
+                             "tracker (or was already refound this frame)")
+        box = np.asarray(box, dtype=np.float64).reshape(4).copy()
+        self._revive(track, box)
+        self._refound[track.track_id] = box
+
+    @abstractmethod
+    def _revive(self, track: TrackLike, box: np.ndarray) -> None:
+        """Make an unmatched ``track`` tracked again at ``box`` (motion update when
+        ``cfg.refind_update_kalman``); ``refind`` has checked it and records the box."""
 
 
 def filter_results(results: list[TrackResult], min_box_area: float,
