@@ -60,3 +60,25 @@ def test_train_rejects_unknown_config_key(tool, tmp_path):
     res = tool("tools/train.py", "--out", str(tmp_path), "--set", "train.bach_size=2")
     assert res.returncode == 2
     assert "train.bach_size" in res.stderr and "did you mean 'train.batch_size'" in res.stderr
+
+
+@pytest.mark.slow
+def test_occlusion_model_tracks_video_with_heatmap_overlay(tool, shared_data, tmp_path):
+    """--occ trains the extra heads; track.py --save-video draws heatmap + tracks on a video."""
+    import cv2
+
+    data = shared_data / "MOT17-mini" / "MOT17-09-FRCNN"
+    out = tmp_path / "run"
+    res = tool("tools/train.py", "--data", str(data), "--out", str(out), "--epochs", "1",
+               "--occ", "--no-eval", "--set", *TINY)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = tool("tools/track.py", "--ckpt", str(out / "checkpoint_last.pth"), "--input", str(data),
+               "--out", str(tmp_path / "results"), "--save-video", "--quiet")
+    assert res.returncode == 0, res.stderr[-3000:]
+    video = tmp_path / "results" / "MOT17-09-FRCNN.mp4"
+    cap = cv2.VideoCapture(str(video))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, image = cap.read()
+    cap.release()
+    assert ok and frames == read_seqinfo(data).seq_length
+    assert image.shape[:2] == (1080, 1920)

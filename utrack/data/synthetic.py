@@ -38,7 +38,7 @@ import numpy as np
 from utrack.config import SyntheticConfig
 
 #: bump when the generated content changes, so stamped generations are redone
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 STAMP_NAME = "synthetic_stamp.json"
 
 _TEMPLATE_H = 120  # canonical sprite height in pixels
@@ -234,8 +234,15 @@ def _make_occluder(rng: np.random.Generator, ground: _Ground, x_centre: float,
     person_h = ground.person_height(base)
     w = int(round(1.5 * 0.42 * person_h))  # hides a walker for about a second
     h = int(round(1.35 * person_h))
-    c1, c2 = _colour(rng, rng.uniform(0, 180)), _colour(rng, rng.uniform(0, 180))
-    image = _texture(rng, "stripes_h", c1, c2, h, w)
+    # stone-grey masonry (low saturation, unlike any clothing) with one poster, so the column
+    # itself does not look like a person
+    grey = (0.0, 0.12)
+    c1 = _colour(rng, rng.uniform(0, 180), sat=grey, val=(0.55, 0.75))
+    c2 = _colour(rng, rng.uniform(0, 180), sat=grey, val=(0.35, 0.5))
+    y, x = np.mgrid[0:h, 0:w]
+    course = max(4, h // 14)
+    joints = (y % course == 0) | (((x + (y // course % 2) * (w // 4)) % max(4, w // 2)) == 0)
+    image = np.where(joints[..., None], c2, c1).astype(np.uint8)
     poster = _colour(rng, rng.uniform(0, 180))
     cv2.rectangle(image, (w // 6, h // 5), (w - w // 6, h // 2), tuple(int(v) for v in poster), -1)
     return _Occluder(int(round(x_centre - w / 2)), int(round(base - h)), image, base)
