@@ -105,12 +105,28 @@ def test_head_init_rule() -> None:
     # heatmap heads keep PyTorch's default conv init (uniform, bound 1/sqrt(fan_in))
     bound = 1 / (64 * 9) ** 0.5
     assert model.hm[0].weight.abs().max() <= bound and model.hm[0].weight.std() > bound / 3
-    for head in (model.wh, model.id):
-        for i in (0, 2):
-            assert torch.count_nonzero(head[i].bias) == 0
-            assert head[i].weight.std().item() == pytest.approx(0.001, rel=0.1)
+    for i in (0, 2):
+        assert torch.count_nonzero(model.wh[i].bias) == 0
+        assert model.wh[i].weight.std().item() == pytest.approx(0.001, rel=0.1)
+        # the embedding head keeps the default weights (uniform, bound 1/sqrt(fan_in)), zero bias
+        assert torch.count_nonzero(model.id[i].bias) == 0
+    # default head_conv 256: std = bound / sqrt(3) with fan_in 64 * 9, then 256
+    assert model.id[0].weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.1)
+    assert model.id[2].weight.std().item() == pytest.approx(1 / (3 * 256) ** 0.5, rel=0.1)
     names = [k for k in model.state_dict() if k.startswith("wh.")]
     assert names == ["wh.0.weight", "wh.0.bias", "wh.2.weight", "wh.2.bias"]
+
+
+def test_fresh_embeddings_are_not_collapsed() -> None:
+    """A fresh id head gives embeddings whose norm is far above one Adam step (1e-3) and whose
+    directions differ from place to place; at std 0.001 they had norm ~1e-3 and the first
+    optimizer step turned them all into the bias direction."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", {"hm": 1, "id": 128})
+    emb = model(torch.rand(2, 3, 128, 128))["id"].flatten(2).transpose(1, 2).reshape(-1, 128)
+    assert emb.norm(dim=1).min() > 0.05
+    unit = torch.nn.functional.normalize(emb[::97], dim=1)
+    assert (unit @ unit.T).mean() < 0.95
 
 
 def test_make_head_structure() -> None:

@@ -13,6 +13,7 @@ from plugins.occlusion import OcclusionPlugin
 from utrack.data.collate import collate_frames
 from utrack.data.datasets import MOTTrainDataset
 from utrack.data.mot import IdentityIndex, MOTSequence
+from utrack.engine.setup import refinding_disabled
 from utrack.occlusion.step import CENTERS, refind_unmatched_tracks
 from utrack.tracking.base import Detections
 
@@ -91,8 +92,8 @@ def test_step_refinds_through_the_interface_and_tau_w_zero_changes_nothing():
         assert tracker.refound == []
 
 
-def test_plugin_step_on_the_jde_tracker_with_tau_w_zero_is_a_no_op(tiny_cfg):
-    """Same detections through JDE with and without the occlusion step at tau_w = 0."""
+def crossing_frames() -> list[Detections]:
+    """Two boxes crossing, each missed in ~30% of 30 frames, one occlusion centre per frame."""
     rng = np.random.default_rng(0)
     frames = []
     for t in range(30):
@@ -101,12 +102,48 @@ def test_plugin_step_on_the_jde_tracker_with_tau_w_zero_is_a_no_op(tiny_cfg):
         dets = Detections(boxes[keep], np.full(keep.sum(), 0.9))
         dets.extras[CENTERS] = np.array([[120.0, 70.0]])
         frames.append(dets)
+    return frames
+
+
+def track_outputs(tracker, frames: list[Detections]) -> list:
+    return [[(r.track_id, tuple(np.round(r.box, 6)), r.refound) for r in tracker.update(d)]
+            for d in frames]
+
+
+def test_plugin_step_on_the_jde_tracker_with_tau_w_zero_is_a_no_op(tiny_cfg):
+    """Same detections through JDE with and without the occlusion step at tau_w = 0."""
+    frames = crossing_frames()
     tiny_cfg.reid.mode = "none"
     outputs = []
     for occ in (False, True):
         tiny_cfg.occlusion.enabled = occ
         tiny_cfg.occlusion.tau_w = 0
         tracker = build_baseline(tiny_cfg, build_plugins(tiny_cfg)).make_tracker(10)
-        outputs.append([[(r.track_id, tuple(np.round(r.box, 6)), r.refound)
-                         for r in tracker.update(d)] for d in frames])
+        outputs.append(track_outputs(tracker, frames))
     assert outputs[0] == outputs[1]
+
+
+def test_refinding_disabled_turns_off_a_built_plugin_and_restores(tiny_cfg):
+    """evaluate_after_training's second pass: the same baseline, refinding off in the block."""
+    frames = []
+    for t in range(20):  # A stands still, B walks over it; A is missed while B covers it
+        a, b = [100, 20, 140, 120], [40 + 4 * t, 25, 80 + 4 * t, 125]
+        boxes = np.array([b] if 11 <= t <= 13 else [a, b], float)
+        dets = Detections(boxes, np.full(len(boxes), 0.9))
+        x1, x2 = max(a[0], b[0]), min(a[2], b[2])
+        dets.extras[CENTERS] = np.array([[(x1 + x2) / 2, 72.5]]) if x2 > x1 else np.zeros((0, 2))
+        frames.append(dets)
+    tiny_cfg.reid.mode = "none"
+    tiny_cfg.occlusion.enabled = False
+    plain = track_outputs(build_baseline(tiny_cfg, []).make_tracker(10), frames)
+    tiny_cfg.occlusion.enabled = True
+    tiny_cfg.occlusion.tau_w = 30
+    baseline = build_baseline(tiny_cfg, build_plugins(tiny_cfg))
+    refinding = track_outputs(baseline.make_tracker(10), frames)
+    assert any(refound for frame in refinding for *_, refound in frame)
+    with refinding_disabled(tiny_cfg):
+        assert track_outputs(baseline.make_tracker(10), frames) == plain
+    assert tiny_cfg.occlusion.tau_w == 30
+    with pytest.raises(RuntimeError), refinding_disabled(tiny_cfg):
+        raise RuntimeError
+    assert tiny_cfg.occlusion.tau_w == 30

@@ -6,6 +6,8 @@ nothing from baselines/ or plugins/)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -259,8 +261,30 @@ def evaluate_after_training(baseline: Any, model: nn.Module, data: TrainingData,
               f"{100 * occlusion['precision']:.1f}  recall {100 * occlusion['recall']:.1f} "
               f"({occlusion['tp']} of {occlusion['num_pred']} predicted, "
               f"{occlusion['num_true']} true)")
+    if cfg.occlusion.enabled and cfg.occlusion.tau_w > 0:
+        # the same model with the refinding step off: what refinding itself adds
+        plain_dir = Path(cfg.train.out) / "results_without_refinding"
+        with refinding_disabled(cfg):
+            save_config(cfg, plain_dir)
+            track_sequences(baseline, model, data.eval_dirs, data.eval_split, plain_dir, device)
+        plain = evaluate_folder(data.eval_dirs, plain_dir, split=data.eval_split)
+        print("without refinding (occlusion.tau_w=0), same model:")
+        print(format_table(plain))
+        metrics["without_refinding"] = plain
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+@contextmanager
+def refinding_disabled(cfg: Config) -> Iterator[None]:
+    """Within the block ``cfg.occlusion.tau_w`` is 0, so the occlusion plugin's tracker step
+    refinds nothing (its heads and decode still run)."""
+    tau_w = cfg.occlusion.tau_w
+    cfg.occlusion.tau_w = 0
+    try:
+        yield
+    finally:
+        cfg.occlusion.tau_w = tau_w
 
 
 def occlusion_center_report(runs: list[Any], seq_dirs: list[Path], cfg: Config) -> dict | None:

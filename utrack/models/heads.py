@@ -6,6 +6,7 @@ from torch import nn
 
 HEATMAP_BIAS = -2.19  # sigmoid(-2.19) ~ 0.1: the focal loss starts from a low, stable prior
 REGRESSION_STD = 0.001
+EMBEDDING_HEADS = ("id",)
 
 
 def make_head(in_channels: int, out_channels: int, head_conv: int = 256) -> nn.Sequential:
@@ -28,10 +29,19 @@ def init_head(name: str, head: nn.Sequential) -> nn.Sequential:
     """Initialise a head by its name, in place.
 
     Heatmap heads (name contains ``"hm"``) keep the default conv init and their last bias is
-    filled with -2.19. Every other head gets conv weights ~ N(0, std=0.001) and zero biases.
+    filled with -2.19. Embedding heads (``EMBEDDING_HEADS``) keep the default conv init with zero
+    biases: at std 0.001 both layers give embeddings of norm ~1e-3 whose direction the first
+    optimizer step overwrites with the bias, so every object starts with the same embedding and a
+    cosine loss without a classifier (unsupervised re-ID, CycAs) cannot move it. Every other head
+    gets conv weights ~ N(0, std=0.001) and zero biases.
     """
     if "hm" in name:
         nn.init.constant_(head[-1].bias, HEATMAP_BIAS)
+        return head
+    if name in EMBEDDING_HEADS:
+        for m in head.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                nn.init.zeros_(m.bias)
         return head
     for m in head.modules():
         if isinstance(m, nn.Conv2d):
