@@ -29,13 +29,13 @@ from utrack.cli import (add_config_args, checkpoint_config, default_config_files
                         flat_overrides, run_cli)
 from utrack.config import load_config, save_config
 from utrack.data.datasets import SequenceFrames
-from utrack.data.mot import find_sequences, read_seqinfo, split_frame_range
+from utrack.data.mot import MOTSequence, find_sequences, read_seqinfo, split_frame_range
 from utrack.engine.inference import run_tracker, write_run
-from utrack.engine.replay import replay_sequence
+from utrack.engine.replay import external_occlusion_centers, replay_sequence
 from utrack.engine.runtime import resolve_device
 from utrack.errors import ConfigError, DataFormatError
 from utrack.models.checkpoint import load_checkpoint, load_model_weights
-from utrack.occlusion.step import CENTERS, HEATMAP, LETTERBOX
+from utrack.occlusion.step import CENTERS, HEATMAP, LETTERBOX, STRIDE, refind_unmatched_tracks
 from utrack.vis.draw import VideoSink, draw_tracks, heatmap_to_image, overlay_heatmap
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
@@ -51,8 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="replay: track these MOTChallenge detections instead of running a network "
                         "(PATH must be one sequence folder)")
     parser.add_argument("--occ-source", default="model",
-                        help="occlusion centres: model (the network's head), oracle (ground truth), "
-                        "none (no refinding), or a frame,x,y[,score] file")
+                        help="occlusion centres for refinding: model (the network's head), oracle "
+                        "(ground truth), none (no refinding), or a frame,x,y[,score] file; with "
+                        "--ckpt, oracle and a file replace the head's centres")
     parser.add_argument("--emb-source", default="none", choices=["none", "gt"],
                         help="replay embeddings: none, or gt (identity-derived, an upper bound)")
     parser.add_argument("--reid", default=None, choices=["supervised", "none", "unsupervised", "cycas"],
@@ -99,6 +100,23 @@ def draw_frame(image, results, dets, frame_id: int, down_ratio: int):
     return draw_tracks(image, results, frame_id)
 
 
+def use_external_centers(baseline, cfg, occ_source: str, num_inputs: int) -> None:
+    """``--occ-source oracle|FILE`` with a network: its detections, refinding from the given
+    centres. A model trained without ``--occ`` gets the refinding step (with the config's
+    ``occlusion.tau_w`` and ``tau_o``) added to its trackers."""
+    if occ_source != "oracle" and num_inputs != 1:
+        raise ConfigError(f"--occ-source {occ_source}: a centre file belongs to one sequence, "
+                          f"but --input holds {num_inputs}")
+    if not cfg.occlusion.enabled:
+        occ = cfg.occlusion
+
+        def refind_step(tracker, context) -> None:
+            refind_unmatched_tracks(tracker, context, tau_w=occ.tau_w, tau_o=occ.tau_o,
+                                    default_stride=cfg.model.down_ratio)
+
+        baseline.steps.setdefault("after_association", []).append(refind_step)
+
+
 def replay_main(args: argparse.Namespace) -> int:
     """Tracker-only replay of a detection file on one sequence."""
     extra: dict = {}
@@ -141,20 +159,32 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = load_checkpoint(args.ckpt)
     cfg = checkpoint_config(ckpt, args, default_config_files("fairmot", synthetic=False), args.ckpt)
     device = resolve_device(args.device)
+    if args.occ_source == "none":
+        cfg.occlusion.tau_w = 0  # the heads still decode (pictures), nothing is refound
     baseline = build_baseline(cfg, build_plugins(cfg))
     model = baseline.build_model()
     load_model_weights(model, ckpt, strict=True)
     model.to(device).eval()
+    inputs = resolve_inputs(args.input)
+    external = args.occ_source not in ("model", "none")
+    if external:
+        use_external_centers(baseline, cfg, args.occ_source, len(inputs))
     out_dir = Path(args.out)
     save_config(cfg, out_dir)
     total_frames, total_net, total_assoc = 0, 0.0, 0.0
-    for name, path, fps in resolve_inputs(args.input):
+    for name, path, fps in inputs:
         tracker = baseline.make_tracker(fps)
         frames = SequenceFrames(path, cfg.data.input_size, split=args.split)
         sink = VideoSink(out_dir / f"{name}.mp4", fps) if args.save_video else None
+        centers_of = (external_occlusion_centers(MOTSequence(path), args.occ_source,
+                                                 cfg.occlusion.tau) if external else None)
 
-        def detect(net_input: torch.Tensor, letterbox):
-            return baseline.detect(model, tracker, net_input.unsqueeze(0).to(device), letterbox)
+        def detect(frame_id: int, net_input: torch.Tensor, letterbox):
+            dets = baseline.detect(model, tracker, net_input.unsqueeze(0).to(device), letterbox)
+            if centers_of is not None:  # the given centres replace the head's
+                dets.extras[CENTERS] = centers_of(frame_id)
+                dets.extras[STRIDE] = cfg.model.down_ratio / letterbox.scale
+            return dets
 
         def on_frame(frame_id, original, results, dets):
             if sink is not None:

@@ -3,7 +3,6 @@ and uses what they return (heads, targets, loss terms, tracker steps)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from baselines import build_baseline

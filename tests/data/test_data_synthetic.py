@@ -77,7 +77,6 @@ def test_births_and_deaths(seqs: list[Path]) -> None:
     for seq in seqs:
         rows = gt_rows(seq)
         first = {i: rows[rows[:, 1] == i, 0].min() for i in np.unique(rows[:, 1])}
-        last = {i: rows[rows[:, 1] == i, 0].max() for i in np.unique(rows[:, 1])}
         assert any(f > 1 for f in first.values()), seq
     all_rows = [gt_rows(s) for s in seqs]
     assert any((r[r[:, 1] == i, 0].max() < FRAMES) for r in all_rows for i in np.unique(r[:, 1]))

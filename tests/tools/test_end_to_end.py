@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from utrack.data.mot import read_seqinfo
 from utrack.data.motfile import read_mot_txt
@@ -82,3 +83,33 @@ def test_occlusion_model_tracks_video_with_heatmap_overlay(tool, shared_data, tm
     cap.release()
     assert ok and frames == read_seqinfo(data).seq_length
     assert image.shape[:2] == (1080, 1920)
+
+    # --occ-source none: the same model with refinding off, recorded in the saved config
+    res = tool("tools/track.py", "--ckpt", str(out / "checkpoint_last.pth"), "--input", str(data),
+               "--out", str(tmp_path / "plain"), "--occ-source", "none", "--quiet")
+    assert res.returncode == 0, res.stderr[-3000:]
+    saved = yaml.safe_load((tmp_path / "plain" / "config.yaml").read_text())
+    assert saved["occlusion"]["enabled"] and saved["occlusion"]["tau_w"] == 0
+    assert not (tmp_path / "plain" / "refound").exists()
+
+
+@pytest.mark.slow
+def test_default_run_tracks_and_evaluates_the_held_out_sequence(tool, tmp_path):
+    """The built-in default (generated data, here tiny): training ends by tracking the held-out
+    sequence, printing the table and saving metrics.json, with and without refinding."""
+    out = tmp_path / "run"
+    res = tool("tools/train.py", "--reid", "unsupervised", "--occ", "--out", str(out),
+               "--epochs", "1", "--set", *TINY, f"data.synthetic.root={tmp_path / 'syn'}",
+               "data.synthetic.num_train=1", "data.synthetic.num_val=1",
+               "data.synthetic.frames=16", "data.synthetic.width=256",
+               "data.synthetic.height=160")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "COMBINED" in res.stdout and "without refinding" in res.stdout
+    metrics = json.loads((out / "results" / "metrics.json").read_text())
+    names = set(metrics["sequences"])
+    assert names == {p.name for p in (tmp_path / "syn" / "val").iterdir()}
+    for section in (metrics["combined"], metrics["without_refinding"]["combined"]):
+        assert set(section) >= {"MOTA", "IDF1", "HOTA", "FN", "IDS"}
+    assert {"precision", "recall", "num_true"} <= set(metrics["occlusion_centers"])
+    assert (out / "results" / "config.yaml").is_file()
+    assert (out / "results_without_refinding" / "config.yaml").is_file()

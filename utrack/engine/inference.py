@@ -51,13 +51,14 @@ def _sync(device: torch.device) -> None:
 
 
 def run_tracker(name: str, frames: Iterable[tuple[int, Any, Any, Any]],
-                detect: Callable[[Any, Any], Detections], tracker: Any, *,
+                detect: Callable[[int, Any, Any], Detections], tracker: Any, *,
                 min_box_area: float, max_aspect: float, device: torch.device | None = None,
                 on_frame: Callable[[int, Any, list[TrackResult], Detections], None] | None = None,
                 progress: bool = True) -> SequenceRun:
     """Track ``frames`` = (frame number, original image, network input, letterbox record).
 
-    ``detect(input, letterbox) -> Detections`` is timed as network time (forward + decode),
+    ``detect(frame number, input, letterbox) -> Detections`` is timed as network time (forward
+    + decode),
     ``tracker.update`` as association time. ``on_frame`` sees every frame's results (videos).
     """
     device = device or torch.device("cpu")
@@ -68,7 +69,7 @@ def run_tracker(name: str, frames: Iterable[tuple[int, Any, Any, Any]],
     for frame_id, original, net_input, letterbox in tqdm(frames, desc=name, disable=not progress,
                                                          leave=False, dynamic_ncols=True):
         t0 = time.perf_counter()
-        dets = detect(net_input, letterbox)
+        dets = detect(frame_id, net_input, letterbox)
         _sync(device)
         t1 = time.perf_counter()
         results = tracker.update(dets)

@@ -10,7 +10,7 @@ from a file, or nowhere. A sequence folder with ``seqinfo.ini`` is enough.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,6 +46,23 @@ def read_occlusion_file(path: str | Path) -> dict[int, np.ndarray]:
                                       f"integer frame >= 1, got {text!r}")
             rows.setdefault(int(values[0]), []).append((values[1], values[2]))
     return {f: np.asarray(v, dtype=np.float64) for f, v in rows.items()}
+
+
+def external_occlusion_centers(seq: MOTSequence, occ_source: str, tau: float = 0.7
+                               ) -> Callable[[int], np.ndarray] | None:
+    """Occlusion centres that do not come from a network, as ``frame -> (K, 2)`` original
+    pixels: ``"oracle"`` (the centres of the sequence's ground-truth occlusions, pairs with
+    overlap / min-area > ``tau``: an upper bound for the head), a ``frame,x,y[,score]`` file,
+    or None for ``"none"`` / ``"model"``."""
+    if occ_source in ("none", "model"):
+        return None
+    if occ_source == "oracle":
+        if not seq.has_gt:
+            raise DataFormatError(f"{seq.gt_path}: --occ-source oracle needs ground truth")
+        return lambda frame: np.asarray(
+            oracle_occlusion_centers(seq.annotations(frame)[0].astype(np.float64), tau))
+    file_centers = read_occlusion_file(occ_source)
+    return lambda frame: file_centers.get(frame, np.zeros((0, 2)))
 
 
 def identity_embeddings(det_boxes: np.ndarray, gt_boxes: np.ndarray, gt_ids: np.ndarray,
@@ -91,12 +108,9 @@ def replay_sequence(seq_dir: str | Path, det_path: str | Path, tracker: Any, *,
     seq = MOTSequence(seq_dir)
     frames = frames or seq.frames("all")
     dets_by_frame = group_rows_by_frame(load_det(det_path))
-    needs_gt = occ_source == "oracle" or emb_source == "gt"
-    if needs_gt and not seq.has_gt:
-        raise DataFormatError(f"{seq.gt_path}: --occ-source oracle and gt embeddings need ground truth")
-    file_centers = None
-    if occ_source not in ("none", "oracle"):
-        file_centers = read_occlusion_file(occ_source)
+    if emb_source == "gt" and not seq.has_gt:
+        raise DataFormatError(f"{seq.gt_path}: gt embeddings need ground truth")
+    centers_of = external_occlusion_centers(seq, occ_source, tau)
     if emb_source not in ("none", "gt"):
         raise ValueError(f"emb_source must be 'none' or 'gt', got {emb_source!r}")
     record, _, _ = letterbox_params(seq.info.width or 1, seq.info.height or 1, *input_size)
@@ -104,7 +118,7 @@ def replay_sequence(seq_dir: str | Path, det_path: str | Path, tracker: Any, *,
     rng = np.random.default_rng(seed)
     prototypes: dict[int, np.ndarray] = {}
 
-    def detect(frame: int, _letterbox: Any) -> Detections:
+    def detect(frame: int, _input: Any, _letterbox: Any) -> Detections:
         rows = dets_by_frame.get(frame, np.zeros((0, 10)))
         rows = rows[rows[:, 6] >= min_score]
         boxes = xywh_to_xyxy(rows[:, 2:6])
@@ -113,13 +127,10 @@ def replay_sequence(seq_dir: str | Path, det_path: str | Path, tracker: Any, *,
             gt_boxes, gt_ids = seq.annotations(frame)
             embeddings = identity_embeddings(boxes, gt_boxes, gt_ids, prototypes, rng)
         dets = Detections(boxes, rows[:, 6], embeddings)
-        if occ_source == "oracle":
-            dets.extras[CENTERS] = np.asarray(
-                oracle_occlusion_centers(seq.annotations(frame)[0].astype(np.float64), tau))
-        elif file_centers is not None:
-            dets.extras[CENTERS] = file_centers.get(frame, np.zeros((0, 2)))
+        if centers_of is not None:
+            dets.extras[CENTERS] = centers_of(frame)
         dets.extras[STRIDE] = stride
         return dets
 
-    return run_tracker(seq.name, ((f, None, f, None) for f in frames), detect, tracker,
+    return run_tracker(seq.name, ((f, None, None, None) for f in frames), detect, tracker,
                        min_box_area=min_box_area, max_aspect=max_aspect, progress=progress)

@@ -220,7 +220,7 @@ def track_sequences(baseline: Any, model: nn.Module, seq_dirs: list[Path], split
         frames = SequenceFrames(seq_dir, baseline.cfg.data.input_size, split=split)
         tracker = baseline.make_tracker(info.frame_rate)
 
-        def detect(net_input: torch.Tensor, letterbox: Any) -> Any:
+        def detect(_frame_id: int, net_input: torch.Tensor, letterbox: Any) -> Any:
             return baseline.detect(model, tracker, net_input.unsqueeze(0).to(device), letterbox)
 
         centers: dict[int, Any] = {}

@@ -114,7 +114,6 @@ def _assign(a: torch.Tensor, b: torch.Tensor, mask_a: torch.Tensor, mask_b: torc
     """
     dtype = compute_dtype(a)
     batch, k1 = mask_a.shape
-    k = k1 + mask_b.shape[1]
     if negative is not None:
         negative = negative.to(device=a.device, dtype=torch.bool).reshape(batch)
 
