@@ -48,3 +48,26 @@ def test_occlusion_center_precision_recall_hand_case():
     assert out["tp"] == 1 and out["num_pred"] == 3 and out["num_true"] == 3
     assert out["precision"] == pytest.approx(1 / 3) and out["recall"] == pytest.approx(1 / 3)
     assert center_precision_recall(predicted, truth, tolerance=0.5)["tp"] == 0
+
+
+@pytest.mark.parametrize("pre_inputs", [False, True])
+def test_embeddings_at_boxes_reads_the_id_map_at_box_centres(pre_inputs):
+    """FairMOT-style gather at floor(centre / 4); a CenterTrack model sees the image as its
+    own previous frame with an empty previous heatmap (the first frames of its training pairs)."""
+    import torch
+
+    from utrack.engine.inference import embeddings_at_boxes
+    from utrack.models.centernet import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", {"hm": 1, "id": 8}, head_conv=8, neck_channels=16,
+                        pre_inputs=pre_inputs).eval()
+    image = torch.rand(1, 3, 64, 96)
+    boxes = np.array([[0.0, 0.0, 9.0, 9.0], [40.0, 20.0, 60.0, 63.0], [90.0, 50.0, 130.0, 80.0]])
+    got = embeddings_at_boxes(model, image, boxes)
+    with torch.no_grad():
+        extra = (image, torch.zeros(1, 1, 64, 96)) if pre_inputs else ()
+        id_map = torch.nn.functional.normalize(model(image, *extra)["id"], dim=1)[0]
+    # centres (4.5, 4.5), (50, 41.5), (110, 65) -> cells (1, 1), (12, 10), clipped (23, 15)
+    expected = torch.stack([id_map[:, 1, 1], id_map[:, 10, 12], id_map[:, 15, 23]]).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)

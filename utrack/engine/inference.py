@@ -102,6 +102,9 @@ def embeddings_at_boxes(model: torch.nn.Module, image: torch.Tensor, boxes: np.n
                         down_ratio: int = 4) -> np.ndarray:
     """Embeddings of the ``id`` head at the centres of given boxes (FairMOT style).
 
+    A model with previous-frame inputs (CenterTrack) sees the image as its own previous frame
+    with an empty previous heatmap, as the first frames of its training pairs do.
+
     Args:
         image: (1, 3, H, W) network input on the model's device; boxes: (N, 4) ``x1, y1, x2,
             y2`` in network-input pixels.
@@ -109,7 +112,11 @@ def embeddings_at_boxes(model: torch.nn.Module, image: torch.Tensor, boxes: np.n
     Returns:
         (N, D) float32, L2-normalised.
     """
-    id_map = torch.nn.functional.normalize(model(image)["id"].float(), dim=1)[0]  # (D, h, w)
+    if getattr(model, "pre_inputs", False):
+        outputs = model(image, image, torch.zeros_like(image[:, :1]))
+    else:
+        outputs = model(image)
+    id_map = torch.nn.functional.normalize(outputs["id"].float(), dim=1)[0]  # (D, h, w)
     _, h, w = id_map.shape
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     cx = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2 / down_ratio).astype(np.int64), 0, w - 1)
