@@ -557,3 +557,60 @@ def test_every_combination_of_terms_is_accepted() -> None:
         for subset in itertools.combinations(full, r):
             loss, _ = matching_loss(emb_a, emb_b, mask_a, mask_b, terms=subset)
             assert loss.item() == pytest.approx(sum(full[t] for t in subset) / 3, abs=1e-6)
+
+
+def naive_torch_loss(list_a: list[torch.Tensor], list_b: list[torch.Tensor],
+                     negatives: list[bool], placeholder: str, temperature: str | float,
+                     margin: float = 0.5) -> torch.Tensor:
+    """Eq. 1-8 pair by pair with autograd (independent of the vectorised code's hand-written
+    backward): the gradient reference."""
+    losses = []
+    for fa, fb, neg in zip(list_a, list_b, negatives):
+        n, m = len(fa), len(fb)
+        if n == 0 or m == 0:
+            continue
+        k = n + m
+        f = torch.nn.functional.normalize(torch.cat([fa, fb]), dim=1)
+        sim = f @ f.t()
+        diag = torch.eye(k, dtype=torch.bool)
+        logits = sim.masked_fill(diag, float("-inf"))
+        if neg or placeholder != "none":
+            p = sim.detach()[~diag].mean() if placeholder == "mean" and not neg else sim.new_zeros(())
+            logits = torch.cat([logits, p.expand(k, 1)], 1)
+        factor = 2 * math.log(logits.shape[1] + 1) if temperature == "adaptive" else temperature
+        mat = torch.softmax(factor * logits, dim=1)
+        if neg:
+            losses.append(mat[:, :k].sum() / k)
+            continue
+        intra = mat[:n, :n].sum() + mat[n:, n:k].sum()
+        top2 = mat.topk(2, dim=1).values
+        inter = torch.relu(top2[:, 1] + margin - top2[:, 0]).sum()
+        cycle = (mat[n:, :n] - mat[:n, n:k].t()).abs().sum()
+        losses.append((intra + inter + cycle) / k)
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("placeholder", ["mean", "zero", "none"])
+@pytest.mark.parametrize("temperature", ["adaptive", 3.5])
+def test_gradients_equal_autograd_through_a_naive_loop(placeholder: str,
+                                                       temperature: str | float) -> None:
+    """The hand-written backward (all placeholder modes, the detached mean p included) gives
+    autograd's gradient of the per-pair loss, on ragged pairs with empty frames and negatives."""
+    for seed in range(3):
+        list_a, list_b, negatives, *_ = random_batch(seed)
+        if placeholder == "mean":
+            # one object per frame: p equals the only other similarity, so the inter term's
+            # two largest entries tie exactly and either order is a valid subgradient
+            list_b = [fb[:0] if len(fa) == len(fb) == 1 and not neg else fb
+                      for fa, fb, neg in zip(list_a, list_b, negatives)]
+        ref_a = [f.clone().double().requires_grad_(True) for f in list_a]
+        ref_b = [f.clone().double().requires_grad_(True) for f in list_b]
+        naive_torch_loss(ref_a, ref_b, negatives, placeholder, temperature).backward()
+        got_a = [f.clone().double().requires_grad_(True) for f in list_a]
+        got_b = [f.clone().double().requires_grad_(True) for f in list_b]
+        loss, _ = matching_loss(got_a, got_b, None, None, torch.tensor(negatives),
+                                placeholder=placeholder, temperature=temperature)
+        loss.backward()
+        for ref, got in zip(ref_a + ref_b, got_a + got_b):
+            expected = torch.zeros_like(ref) if ref.grad is None else ref.grad  # pair skipped
+            torch.testing.assert_close(got.grad, expected, atol=1e-9, rtol=1e-7)
