@@ -90,7 +90,8 @@ class DataConfig:
     num_workers: int = 2
     pair_window: int = 20  # frame pairs at distance 1..W (paper: 20; official code: 10)
     # pair mode: fraction of the frames used as first frames per epoch (1.0 as the official code;
-    # 0.5 makes an epoch of pairs show as many images as an epoch of single frames)
+    # 0.5 makes an epoch of pairs show as many images, in as many steps (train.batch_size counts
+    # images), as an epoch of single frames)
     pair_epoch_fraction: float = 1.0
     neg_ratio: float = 0.25  # Nneg / Npos for image (static) data
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -168,7 +169,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_step: list[int] = field(default_factory=lambda: [20])
     lr_gamma: float = 0.1
-    batch_size: int = 12
+    batch_size: int = 12  # images per optimizer step over all ranks; a frame pair counts as two
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # 0 = off
     seed: int = 0

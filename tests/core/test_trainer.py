@@ -82,3 +82,23 @@ def test_resume_rejects_corrupt_or_foreign_checkpoints(tiny_cfg, tiny_sequences,
     torch.save({"epoch": 30, "state_dict": trainer.model.state_dict()}, foreign)
     with pytest.raises(CheckpointError, match="not a utrack training checkpoint"):
         trainer.resume(foreign)
+
+
+@pytest.mark.parametrize("mode,batch,items", [("single", 4, 4), ("pair", 4, 2), ("pair", 5, 2),
+                                              ("pair", 1, 1)])
+def test_batch_size_counts_images(tiny_cfg, tiny_sequences, tmp_path, mode, batch, items):
+    """train.batch_size is images per step: a pair is two, so pair runs and single-frame runs
+    make the same steps over the same images (with data.pair_epoch_fraction 0.5)."""
+    from utrack.data.collate import collate_pairs
+
+    tiny_cfg.train.batch_size = batch
+    seqs = [MOTSequence(d) for d in tiny_sequences]
+    baseline = build_baseline(tiny_cfg, [])
+    step = TrainStep(baseline.build_model(), baseline.build_criterion(IdentityIndex(seqs).num_ids),
+                     baseline.forward_train)
+    dataset = MOTTrainDataset(seqs, tiny_cfg.data, mode=mode)
+    collate = collate_pairs if mode == "pair" else collate_frames
+    trainer = Trainer(step, dataset, collate, tiny_cfg, Runtime(torch.device("cpu")), tmp_path)
+    first = next(iter(trainer.loader))
+    assert trainer.loader.batch_size == items
+    assert first["image"].shape[0] == items * (2 if mode == "pair" else 1)

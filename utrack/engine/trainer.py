@@ -23,11 +23,17 @@ from tqdm import tqdm
 
 from utrack import __version__
 from utrack.config import Config, config_to_dict, save_config
+from utrack.data.datasets import PAIR_MODES
 from utrack.engine.runtime import Runtime, reduce_mean, rng_state, set_rng_state
 from utrack.errors import CheckpointError
 from utrack.models.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FORMAT = "utrack-checkpoint-1"
+
+
+def images_per_item(dataset: Any) -> int:
+    """2 for datasets whose items are frame pairs (both frames go through the network), else 1."""
+    return 2 if getattr(dataset, "mode", "single") in PAIR_MODES else 1
 
 
 class TrainStep(nn.Module):
@@ -93,7 +99,11 @@ class Trainer:
         self.sampler = DistributedSampler(dataset, num_replicas=runtime.world_size,
                                           rank=runtime.rank, shuffle=True, seed=cfg.train.seed,
                                           drop_last=False)
-        per_rank_batch = max(1, cfg.train.batch_size // runtime.world_size)
+        # train.batch_size counts images: runs on frame pairs and on single frames make the
+        # same number of steps over the same number of images when an epoch of pairs has half
+        # as many items (data.pair_epoch_fraction 0.5)
+        per_rank_batch = max(1, cfg.train.batch_size
+                             // (runtime.world_size * images_per_item(dataset)))
         self.loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=self.sampler,
                                  num_workers=cfg.data.num_workers, collate_fn=collate_fn,
                                  pin_memory=runtime.device.type == "cuda", drop_last=False)
