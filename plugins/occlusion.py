@@ -3,7 +3,8 @@
 - heads: ``occ_hm`` (1 channel, sigmoid, bias -2.19) and ``occ_off`` (2 channels), each
   conv3x3(C -> head_conv) + ReLU + conv1x1;
 - targets: the occlusion heatmap/offsets of every pair with overlap / min-area > tau;
-- loss: focal + offset L1 normalised by the number of occlusions (Eq. 11-14), weight 0.5 each
+- loss: focal + offset L1 normalised by the number of occlusions (Eq. 11-14), but by at least
+  ``occlusion.norm_min_per_image`` per image (default 1; 0 is the paper), weight 0.5 each
   inside the detection loss;
 - tracker: ``after_decode`` decodes the occlusion centres into ``detections.extras``;
   ``after_association`` refinds tracks lost for fewer than ``tau_w`` frames (Algorithm 1 step 5)
@@ -52,7 +53,8 @@ class OcclusionPlugin(Plugin):
     def loss_terms(self, outputs: dict[str, torch.Tensor],
                    batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hm_loss, off_loss = occlusion_loss(outputs["occ_hm"], outputs["occ_off"], batch["occ_hm"],
-                                           batch["occ_ind"], batch["occ_off"], batch["occ_mask"])
+                                           batch["occ_ind"], batch["occ_off"], batch["occ_mask"],
+                                           min_per_image=self.cfg.norm_min_per_image)
         return {"occ_hm": hm_loss, "occ_off": off_loss}
 
     def tracker_steps(self) -> dict[str, Callable[..., Any]]:

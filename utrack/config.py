@@ -135,6 +135,9 @@ class OcclusionConfig:
     tau: float = 0.7  # pair overlap: area(bi & bj) / min(area bi, area bj) > tau
     weight: float = 0.5  # inside the detection loss
     offset_weight: float = 1.0
+    # the loss's normaliser (Eq. 14: the number of occlusions) is at least this many per image:
+    # 0 = the paper; 1 keeps batches with few or no occlusions from swamping detection
+    norm_min_per_image: float = 1.0
     score_thresh: float = 0.1  # decoded occlusion centres kept above this
     top_k: int = 100
     tau_o: float = 0.7  # refinding: gaussian score threshold

@@ -99,3 +99,19 @@ def test_collated_targets_normalised_over_the_batch() -> None:
                                       rel=1e-5)
     assert off.item() == pytest.approx(per_image[0][1].item() * 3 / 3, rel=1e-5)
     assert per_image[1][1].item() == 0.0
+
+
+def test_normaliser_has_a_floor_per_image() -> None:
+    """min_per_image: a batch of 3 images with one occlusion is divided by 3, not by 1; a batch
+    with more occlusions than images is divided by its occlusions as in Eq. 14."""
+    one = [torch.cat([t, t, t]) for t in _tiny()]
+    one[5] = torch.tensor([[True, False], [False, False], [False, False]])  # one valid occlusion
+    plain = occlusion_loss(*one)
+    floored = occlusion_loss(*one, min_per_image=1.0)
+    assert floored[0].item() == pytest.approx(plain[0].item() / 3, rel=1e-6)
+    assert floored[1].item() == pytest.approx(plain[1].item() / 3, rel=1e-6)
+    # 2 images x 2 valid slots: 4 occlusions >= 2 images, the floor does not bind
+    many = [torch.cat([t, t]) for t in _tiny()]
+    many[5] = torch.ones(2, 2, dtype=torch.bool)
+    for a, b in zip(occlusion_loss(*many), occlusion_loss(*many, min_per_image=1.0)):
+        assert a.item() == pytest.approx(b.item(), rel=1e-7)

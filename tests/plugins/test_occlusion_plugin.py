@@ -42,6 +42,14 @@ def test_plugin_adds_exactly_its_heads_and_terms(tiny_cfg, tiny_sequences):
     # weight 0.5 on both inside the detection group
     expected = plain_terms["det"] + 0.5 * terms["occ_hm"] + 0.5 * terms["occ_off"]
     assert torch.isclose(terms["det"], expected, rtol=1e-5)
+    # the normaliser: at least occlusion.norm_min_per_image per image (0 = Eq. 14's count)
+    num_occ = int(batch["occ_mask"].sum())
+    tiny_cfg.occlusion.norm_min_per_image = 0.0
+    paper = OcclusionPlugin(tiny_cfg).loss_terms(outputs, batch)["occ_hm"]
+    tiny_cfg.occlusion.norm_min_per_image = 2.0
+    floored = OcclusionPlugin(tiny_cfg).loss_terms(outputs, batch)["occ_hm"]
+    assert num_occ < 6
+    assert floored.item() == pytest.approx(paper.item() * max(num_occ, 1) / 6, rel=1e-5)
 
 
 class FakeTrack:
