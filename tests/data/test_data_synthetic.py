@@ -147,3 +147,15 @@ def test_generate_dataset_reuses_stamped_generation(tmp_path: Path) -> None:
     generate_dataset(tmp_path, cfg)
     assert gt.read_bytes() != before
     assert len(list((train[0] / "img1").glob("*.jpg"))) == 6
+
+
+def test_generate_dataset_removes_sequences_of_another_generation(tmp_path: Path) -> None:
+    cfg = SyntheticConfig(root=str(tmp_path), num_train=2, num_val=2, frames=4, width=160,
+                          height=96, max_people=3, seed=0)
+    generate_dataset(tmp_path, cfg)
+    assert sorted(p.name for p in (tmp_path / "val").iterdir()) == ["SYN-03", "SYN-04"]
+    cfg.num_train, cfg.num_val = 3, 1  # SYN-03 moves from val to train
+    train, val = generate_dataset(tmp_path, cfg)
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["SYN-01", "SYN-02", "SYN-03"]
+    assert [p.name for p in (tmp_path / "val").iterdir()] == ["SYN-04"] == [p.name for p in val]
+    assert (val[0] / "img1" / "000004.jpg").is_file()

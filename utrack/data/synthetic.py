@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -565,6 +566,15 @@ def _stamp(cfg: SyntheticConfig) -> dict:
     return {"generator_version": GENERATOR_VERSION, "params": params}
 
 
+def _remove_stale_sequences(root: Path, keep: set[Path]) -> None:
+    """Delete generated sequences (``train/SYN-*``, ``val/SYN-*``) not in ``keep``: a generation
+    with other counts would otherwise leave old sequences that the validation root still lists."""
+    for split in ("train", "val"):
+        for d in sorted((root / split).glob("SYN-*")):
+            if d.is_dir() and d not in keep and (d / "seqinfo.ini").is_file():
+                shutil.rmtree(d)
+
+
 def generate_dataset(root: str | Path, cfg: SyntheticConfig) -> tuple[list[Path], list[Path]]:
     """Generate ``cfg.num_train`` sequences under ``root/train`` and ``cfg.num_val`` under
     ``root/val`` (named ``SYN-01`` ...), sequence i seeded with ``(cfg.seed, i)``.
@@ -590,6 +600,7 @@ def generate_dataset(root: str | Path, cfg: SyntheticConfig) -> tuple[list[Path]
         if old == stamp and all(complete(d) for d in dirs):
             return dirs[:cfg.num_train], dirs[cfg.num_train:]
         stamp_path.unlink()  # written again only once the new generation is complete
+    _remove_stale_sequences(root, set(dirs))
     for i, d in enumerate(dirs):
         generate_sequence(d, seed=(cfg.seed, i), frames=cfg.frames, width=cfg.width,
                           height=cfg.height, fps=cfg.fps, max_people=cfg.max_people, name=names[i])
