@@ -19,13 +19,13 @@ def occlusion_loss(occ_hm_logits: torch.Tensor, occ_off_map: torch.Tensor, occ_h
     Both terms are divided by the number of valid occlusions in the batch, ``sum(occ_mask)``,
     but by at least ``min_per_image * B`` and at least 1 (a batch without occlusion gives the
     negative focal term and a zero offset loss, never NaN). ``min_per_image = 0`` is Eq. 14 as
-    written. Occlusions are sparse where crowds are: the negative term sums over every pixel
-    of the batch, so dividing it by the 0-4 occlusions of a batch of 8 PETS09 or synthetic
-    images makes it dwarf the detection loss it is added to; ``min_per_image = 1`` (the
-    occlusion plugin's default, ``occlusion.norm_min_per_image``) bounds that and leaves
-    crowded batches (MOT17: tens of occlusions per image) as in the paper. The offset term is Eq. 13's L1 norm of the 2-vector error summed over the
-    occlusions, so it is ``sum |pred - target| / num`` over both channels; FairMOT's RegL1Loss
-    would divide by ``2 * num`` instead.
+    written. Occlusions are sparse in thin crowds: the negative term sums over every pixel of
+    the batch, so dividing it by the 0-4 occlusions of a batch of 8 PETS09 or synthetic images
+    makes it dwarf the detection loss it is added to; ``min_per_image = 1`` (the occlusion
+    plugin's default, ``occlusion.norm_min_per_image``) bounds that and leaves batches with more
+    than one occlusion per image as in the paper. The offset term is Eq. 13's L1 norm of the
+    2-vector error summed over the occlusions, so it is ``sum |pred - target| / num`` over both
+    channels; FairMOT's RegL1Loss would divide by ``2 * num`` instead.
 
     Args:
         occ_hm_logits: (B, 1, H, W) raw heatmap head output (sigmoid applied inside).
