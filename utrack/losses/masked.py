@@ -16,15 +16,16 @@ from collections.abc import Sequence
 from typing import Union
 
 import torch
-import torch.nn.functional as F
 
 __all__ = [
+    "batch_counts",
     "compute_dtype",
     "gram",
     "l2_normalize",
     "lengths_to_mask",
     "masked_logsumexp",
     "masked_softmax",
+    "normalize_",
     "pad_embeddings",
     "prepare_pair_batch",
     "trim_padding",
@@ -100,6 +101,21 @@ def masked_logsumexp(x: torch.Tensor, mask: MaskArg, dim: int = -1,
     return out if keepdim else out.squeeze(dim)
 
 
+def normalize_(x: torch.Tensor, gain: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Scale ``x`` (..., D) in place to ``gain * x / max(||x||, eps)``, as :func:`l2_normalize`
+    does out of place but without gradient, and return ``gain / max(||x||, eps)`` (..., 1).
+
+    ``gain``: a tensor broadcastable to (..., 1). Safe for huge and zero vectors: ``x`` is
+    divided by its largest absolute entry before the squares are summed. No temporary of the
+    size of ``x`` is allocated.
+    """
+    scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
+    x.div_(scale.clamp_(min=torch.finfo(x.dtype).tiny))
+    coef = gain / torch.linalg.vector_norm(x, dim=-1, keepdim=True).mul_(scale).clamp_(min=eps)
+    x.mul_(coef * scale)
+    return coef
+
+
 class _L2Normalize(torch.autograd.Function):
     """``gain * x / ||x||`` over the last dim, with a 3-pass analytical backward."""
 
@@ -154,11 +170,13 @@ class _Gram(torch.autograd.Function):
         ctx.save_for_backward(y)
         ctx.fixed_diagonal = diagonal is not None
         k = y.shape[-2]
-        right = y.transpose(-1, -2)
+        right = y
         if extra_columns:
-            # pad the (D, K) factor rather than the (K, K) product: cheaper when K >~ D
-            right = F.pad(right, (0, extra_columns))
-        out = y @ right
+            # zero rows appended to the (K, D) factor: a contiguous copy, much cheaper than
+            # padding the (D, K) transpose or the (K, K) product
+            zeros = y.new_zeros(*y.shape[:-2], extra_columns, y.shape[-1])
+            right = torch.cat([y, zeros], dim=-2)
+        out = y @ right.transpose(-1, -2)
         if diagonal is not None:
             out[..., :k].diagonal(dim1=-2, dim2=-1).fill_(diagonal)
         return out
@@ -226,7 +244,9 @@ def _as_padded(emb: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor | 
         elif mask.shape != emb.shape[:2]:
             raise ValueError(f"mask of {name} must be {tuple(emb.shape[:2])}, "
                              f"got {tuple(mask.shape)}")
-        return emb, mask.to(device=emb.device, dtype=torch.bool)
+        if mask.dtype != torch.bool or mask.device != emb.device:
+            mask = mask.to(device=emb.device, dtype=torch.bool)
+        return emb, mask
     if mask is not None:
         raise ValueError(f"{name} is a list of tensors: its mask must be None (it is built here)")
     return pad_embeddings(emb)
@@ -275,7 +295,21 @@ def prepare_pair_batch(emb_a: torch.Tensor | Sequence[torch.Tensor],
         raise ValueError(f"emb_a {tuple(a.shape)} and emb_b {tuple(b.shape)} must agree in the "
                          "batch size B and the embedding size D")
     if trim and a.shape[0] > 0 and a.shape[1] > 0 and b.shape[1] > 0:
-        max_a, max_b = torch.stack([ma.sum(1).amax(), mb.sum(1).amax()]).tolist()
-        a, ma = trim_padding(a, ma, max_a)
-        b, mb = trim_padding(b, mb, max_b)
+        counts_a, counts_b = batch_counts(ma, mb)
+        a, ma = trim_padding(a, ma, max(counts_a))
+        b, mb = trim_padding(b, mb, max(counts_b))
     return a, b, ma, mb
+
+
+def batch_counts(mask_a: torch.Tensor, mask_b: torch.Tensor, *flags: torch.Tensor,
+                 ) -> list[list[int]]:
+    """The object counts of each pair, and optionally (B,) bool flags, as host lists.
+
+    Args:
+        mask_a, mask_b: (B, K1), (B, K2) bool. flags: (B,) bool tensors on the same device.
+
+    Returns:
+        ``[counts_a, counts_b, *flags]``, B ints each (flags as 0/1): one host synchronisation.
+    """
+    rows = [mask_a.sum(1), mask_b.sum(1)] + [f.to(torch.int64) for f in flags]
+    return torch.stack(rows).tolist()

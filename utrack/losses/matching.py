@@ -13,6 +13,13 @@ call inside ``torch.autocast`` with fp16/bf16 embeddings. Slots beyond the fulle
 count are dropped first (one host synchronisation), so fixed-size slot tensors such as
 FairMOT's 500 per image cost what their objects cost.
 
+The loss is one autograd node. Every term is piecewise linear in M', so its forward, while M'
+is at hand, also works out the gradient through the softmax, the Gram matrix and the
+normalisation (in place, on its own buffers); the backward is one matmul. The per-pair scalars
+(T, 1 / (N + M), the Eq. 8 weights) are computed on the host from the object counts that the
+trimming synchronises anyway, and a batch without padded slots or invalid pairs skips the
+masking.
+
 Where the official release differs we follow the paper: the release's negative-pair branch can
 never run (its pair sampler disables negatives), so Eq. 7-8 are implemented from the paper; its
 frame window for positive pairs defaults to 10 frames where the paper uses 20 (the window is a
@@ -42,21 +49,24 @@ Ragged pairs can be given as lists; a pair with an empty frame is skipped:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, NamedTuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from utrack.losses.masked import (
+    batch_counts,
     compute_dtype,
-    gram,
-    l2_normalize,
+    normalize_,
     pad_embeddings,
     prepare_pair_batch,
+    trim_padding,
 )
 
 __all__ = ["MatchingLoss", "assignment_matrix", "matching_loss", "pad_embeddings"]
@@ -89,87 +99,458 @@ def _check_options(placeholder: str, temperature: Temperature, margin: float,
 
 
 @dataclass
-class _Assignment:
-    """The batched M' and what is needed to read it (K = K1 + K2)."""
+class _Layout:
+    """What a padded batch's masks fix (K = K1 + K2), with the per-pair scalars worked out on
+    the host from the object counts (the one synchronisation, shared with the trimming)."""
 
-    matrix: torch.Tensor        # (B, K, K+1) M', 0 at every masked entry
-    objects: torch.Tensor       # (B, K) compute dtype, 1 at objects of valid pairs
-    pair_valid: torch.Tensor    # (B,) bool, both frames hold >= 1 object
-    negative: torch.Tensor | None  # (B,) bool, None when no pair is negative
-    num_objects: torch.Tensor   # (B,) N + M, compute dtype
-    factor: torch.Tensor        # (B,) softmax factor T
-    ph_logit: torch.Tensor      # (B,) T * p
     k1: int
+    objects: torch.Tensor | None   # (B, K) compute dtype, 1 at objects of valid pairs; None: all
+    summary: torch.Tensor          # (7, B) weights of the per-pair values, see _linearised_terms
+    one: torch.Tensor              # (B,) 1
+    num_objects: torch.Tensor      # (B,) N + M (0 for an invalid pair)
+    root: torch.Tensor             # (B,) sqrt(T), T the softmax factor
+    inv_factor: torch.Tensor       # (B,) 1 / T
+    ph_scale: torch.Tensor         # (B,) 1 / (N + M)(N + M - 1) ("mean" p; 0 for negatives)
+    ph_bias: torch.Tensor          # (B,) the finite -inf where a pair has no placeholder column
+    valid: torch.Tensor            # (B,) 1 for a valid pair
+    pos_scale: torch.Tensor        # (B,) d loss / d (Eq. 6 sum): 1 / ((N + M) Nvalid), positives
+    ph_weight: torch.Tensor        # (B,) -1 / ((N + M) Nvalid) for negatives: Eq. 7's weight
+    all_placeholders: bool         # every pair has a placeholder column (``ph_bias`` is 0)
+
+    @property
+    def dense(self) -> bool:
+        """No padded slot and no invalid pair: every row and column holds an object."""
+        return self.objects is None
 
 
-def _assign(a: torch.Tensor, b: torch.Tensor, mask_a: torch.Tensor, mask_b: torch.Tensor,
-            negative: torch.Tensor | None, placeholder: str,
-            temperature: Temperature) -> _Assignment:
-    """Eq. 1-2 with the placeholder column, batched. Call with autocast disabled.
+def _layout(mask_a: torch.Tensor, mask_b: torch.Tensor, counts: Sequence[Sequence[int]],
+            placeholder: str, temperature: Temperature, dtype: torch.dtype) -> _Layout:
+    """The :class:`_Layout` of (B, K1) and (B, K2) bool masks.
 
-    Full-size work is float arithmetic only: padded rows are multiplied by 0 and excluded
-    columns get a huge negative bias (a finite -inf), because bool ``where``/``masked_fill`` on
-    full tensors cost several times a float add on CPU; and the op count is kept low, since at
-    these sizes per-op overhead is a large part of the time.
+    ``counts``: :func:`batch_counts` of the masks, the objects per pair in A and in B, and
+    optionally the pairs' negative flags. The per-pair scalars are computed in Python floats
+    and reach the device as one (15, B) tensor.
     """
-    dtype = compute_dtype(a)
     batch, k1 = mask_a.shape
-    if negative is not None:
-        negative = negative.to(device=a.device, dtype=torch.bool).reshape(batch)
-
-    pair_valid = mask_a.any(1) & mask_b.any(1)
-    objects = (torch.cat([mask_a, mask_b], 1) & pair_valid[:, None]).to(dtype)  # (B, K)
-    num_objects = objects.sum(1)                                              # N + M, 0 if invalid
+    negative = counts[2] if len(counts) > 2 else [0] * batch
+    num = [n + m if n > 0 and m > 0 else 0 for n, m in zip(counts[0], counts[1])]
+    is_neg = [float(bool(g) and n > 0) for g, n in zip(negative, num)]
+    is_pos = [float(not g and n > 0) for g, n in zip(negative, num)]
     # negatives always get a placeholder (p = 0): without one every row of M' sums to 1 over
     # object columns and Eq. 7 would be the constant N + M, even in "none" mode
-    ph_missing = None
-    if placeholder == "none":
-        ph_missing = (~negative).to(dtype) if negative is not None else 1.0
+    has_ph = [placeholder != "none" or bool(g) for g in negative]
     if temperature == "adaptive":
         # T = 2 log(C + 1), C = N + M (+ 1 placeholder) counts every column incl. the diagonal;
         # the clamp only touches invalid pairs (a valid pair has C >= 2)
-        cols_plus_one = num_objects + 2.0
-        if ph_missing is not None:
-            cols_plus_one = cols_plus_one - ph_missing
-        factor = torch.log(cols_plus_one).clamp_(min=0.5).mul_(2.0)
+        factor = [max(2.0 * math.log(n + 1 + h), 1.0) for n, h in zip(num, has_ph)]
     else:
-        factor = torch.full((batch,), float(temperature), dtype=dtype, device=a.device)
-
-    # gain sqrt(T) * mask: the Gram matrix is T * S directly, and padded slots (any finite
-    # value) become zero vectors with exactly zero gradient
-    gain = factor.sqrt()[:, None, None] * objects[:, :, None]
-    f = l2_normalize(torch.cat([a, b], 1).to(dtype), gain)                    # (B, K, D)
+        factor = [float(temperature)] * batch
+    per_object = [1.0 / max(n, 1) for n in num]
+    npos, nneg = sum(is_pos), sum(is_neg)
+    to_pos, to_neg, to_all = 1.0 / max(npos, 1.0), 1.0 / max(nneg, 1.0), 1.0 / max(npos + nneg, 1.0)
+    pos_per_object = [p * o for p, o in zip(is_pos, per_object)]
+    neg_per_object = [q * o for q, o in zip(is_neg, per_object)]
     neg_big = torch.finfo(dtype).min / 8  # a finite -inf: exp() underflows to exactly 0
-    sim = gram(f, diagonal=neg_big, extra_columns=1)                         # T * S, Eq. 1
-
-    if placeholder == "mean":
-        # T * (sum of the off-diagonal S) = |sum_i f_i|^2 - sum_i |f_i|^2 (padding is zero)
-        fd = f.detach()
-        off_sum = (torch.linalg.vector_norm(fd.sum(1), dim=1).square_()
-                   - torch.linalg.vector_norm(fd, dim=(1, 2)).square_())
-        ph_logit = off_sum.div_((num_objects * (num_objects - 1.0)).clamp_(min=1.0))  # T * p
-        if negative is not None:
-            ph_logit = ph_logit * ~negative
+    rows = [
+        # summary weights: means over positive / negative pairs of the per-pair values divided
+        # by N + M, the mean p (divided by T), Eq. 8 (= sum / Nvalid) and the counts
+        [w * to_pos for w in pos_per_object], [w * to_neg for w in neg_per_object],
+        [p * to_pos / f for p, f in zip(is_pos, factor)],
+        [w * to_all for w in pos_per_object], [w * to_all for w in neg_per_object],
+        is_pos, is_neg,
+        [1.0] * batch, num, [math.sqrt(f) for f in factor], [1.0 / f for f in factor],
+        [(1.0 - q) / max(n * (n - 1), 1) for q, n in zip(is_neg, num)],
+        [0.0 if h else neg_big for h in has_ph], [float(n > 0) for n in num],
+        [-w * to_all for w in neg_per_object],
+    ]
+    if batch:
+        flat = array("d" if dtype == torch.float64 else "f", [x for row in rows for x in row])
+        table = torch.frombuffer(flat, dtype=dtype).view(len(rows), batch)    # one host->device
+        table = table.to(mask_a.device) if mask_a.device.type != "cpu" else table.clone()
     else:
-        ph_logit = torch.zeros(batch, dtype=dtype, device=a.device)
+        table = torch.empty(len(rows), 0, dtype=dtype, device=mask_a.device)
+    one, num_t, root, inv_factor, ph_scale, ph_bias, valid, ph_weight = table[7:].unbind()
+    objects = None
+    if not all(n == k1 + mask_b.shape[1] for n in num):
+        objects = torch.cat([mask_a, mask_b], 1).to(dtype)
+        if not all(n > 0 for n in num):
+            objects.mul_(valid.unsqueeze(1))
+    return _Layout(k1, objects, table[:7], one, num_t, root, inv_factor, ph_scale, ph_bias,
+                   valid, table[3], ph_weight, all(has_ph))
 
+
+@dataclass
+class _Forward:
+    """Eq. 1-2 of a batch (C >= K + 1 columns), computed without autograd, and what the
+    backward pass needs."""
+
+    matrix: torch.Tensor    # (B, K, C) M', 0 at every masked entry and after column K
+    logits: torch.Tensor    # (B, K, C) T * S', equal to the Gram y y^T at all object columns
+    rows: torch.Tensor      # (B, C, D) y = sqrt(T) * unit embeddings (0 at padding), 0 rows
+    coef: torch.Tensor      # (B, K, 1) dy/dx scale sqrt(T) / ||x|| (0 at padding)
+    ph_logit: torch.Tensor  # (B,) T * p
+
+
+def _forward(a: torch.Tensor, b: torch.Tensor, lay: _Layout, placeholder: str,
+             columns: int | None = None) -> _Forward:
+    """Eq. 1-2 with the placeholder column. Call without grad and with autocast disabled.
+
+    ``a`` (B, K1, D) and ``b`` (B, K2, D) are in the compute dtype. ``columns``: the width C of
+    the logits and M' (default K + 1); columns after the placeholder's are excluded (M' = 0),
+    e.g. to round C up to a multiple of 8, on which the matmul runs faster. Full-size work is
+    float arithmetic on fresh buffers, mostly in place: padded rows are multiplied by 0 and
+    excluded columns get a huge negative bias (a finite -inf), because bool ``where`` /
+    ``masked_fill`` on full tensors cost several times a float add on CPU; at these sizes
+    per-op overhead is a large part of the time, so the op count is kept low.
+    """
+    batch, _, dim = a.shape
+    k = a.shape[1] + b.shape[1]
+    columns = k + 1 if columns is None else columns
+    # gain sqrt(T) * mask: the Gram matrix is T * S directly, and padded slots (any finite
+    # value) become zero vectors. The zero rows at the end give the placeholder column (and
+    # the excluded ones).
+    gain = lay.root.view(-1, 1, 1)
+    if not lay.dense:
+        gain = gain * lay.objects.unsqueeze(2)
+    rows = torch.cat([a, b, a.new_zeros(batch, columns - k, dim)], 1)        # (B, C, D)
+    y = rows[:, :k]
+    coef = normalize_(y, gain)
+    logits = torch.bmm(y, rows.transpose(1, 2))                              # T * S, Eq. 1
+    diagonal = logits.diagonal(dim1=1, dim2=2)
+    if placeholder == "mean":
+        # T * p: the mean of the off-diagonal entries of T * S (padding is zero); 0 for negatives
+        diagonal.zero_()
+        ph_logit = logits.sum((1, 2)).mul_(lay.ph_scale)
+    else:
+        ph_logit = lay.ph_scale.new_zeros(batch)
+    neg_big = torch.finfo(a.dtype).min / 8  # a finite -inf: exp() underflows to exactly 0
+    diagonal.fill_(neg_big)
     # S' = [S | p]; padded columns (and a missing placeholder) get the finite -inf
-    ph_col = ph_logit if ph_missing is None else ph_logit + ph_missing * neg_big
-    col_bias = torch.cat([objects.mul(-neg_big).add_(neg_big), ph_col[:, None]], 1)  # (B, K+1)
-    # in place is fine: the Gram's backward does not need its output
-    logits = sim.add_(col_bias[:, None, :])                                  # (B, K, K+1)
-    matrix = torch.softmax(logits, dim=2) * objects[:, :, None]               # Eq. 2 on S'
-    return _Assignment(matrix, objects, pair_valid, negative, num_objects, factor, ph_logit, k1)
+    ph_col = ph_logit if lay.all_placeholders else ph_logit + lay.ph_bias
+    if lay.dense:
+        logits.select(2, k).copy_(ph_col.unsqueeze(1))
+        if columns > k + 1:
+            logits.narrow(2, k + 1, columns - k - 1).fill_(neg_big)
+        matrix = torch.softmax(logits, dim=2)                                # Eq. 2 on S'
+    else:
+        col_bias = torch.cat([lay.objects.mul(-neg_big).add_(neg_big), ph_col.unsqueeze(1),
+                              ph_col.new_full((batch, columns - k - 1), neg_big)], 1)
+        logits.add_(col_bias.unsqueeze(1))                                   # (B, K, C)
+        matrix = torch.softmax(logits, dim=2).mul_(lay.objects.unsqueeze(2))
+    return _Forward(matrix, logits, rows, coef, ph_logit)
+
+
+_INDEX_BITS = 29  # the zero low mantissa bits of a float32 value in float64
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
+_TOP2_CHUNK = 1 << 16  # entries per int64 key buffer (512 KiB; fewer page faults than 1 MiB)
 
 
 @functools.lru_cache(maxsize=32)
-def _frame_layout(k1: int, k: int, dtype: torch.dtype, device: torch.device,
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K, K+1) same-frame indicator (placeholder column 0) and (K+1,) object-column indicator."""
-    frame = torch.arange(k, device=device) >= k1
-    same = F.pad((frame[:, None] == frame[None, :]).to(dtype), (0, 1))
-    object_cols = F.pad(torch.ones(k, dtype=dtype, device=device), (0, 1))
-    return same, object_cols
+def _column_index(columns: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(columns, device=device)
+
+
+def _top2(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two largest entries of each row of a non-negative (B, K, C) tensor, largest first.
+
+    Returns values and column indices, (B, K, 2) each. Of tied entries either may come first;
+    a tie for the largest gives ``second == largest``.
+
+    ``max(dim)`` with indices is several times slower than ``amax`` on CPU. For float32: a
+    float32 value converted to float64 has 29 zero low mantissa bits, and non-negative floats
+    order as their bit patterns do, so the column index is packed into those bits and an
+    integer ``amax`` gives each row's largest entry with its column. These int64 keys take
+    twice the memory of ``mat``: big batches are done a few pairs at a time.
+    """
+    batch, rows, columns = mat.shape
+    if mat.dtype == torch.float32 and columns <= _INDEX_MASK:
+        chunk = max(1, _TOP2_CHUNK // (rows * columns))
+        if batch > chunk:
+            parts = [_top2(part) for part in mat.split(chunk)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        key = mat.to(torch.float64).view(torch.int64)
+        key.bitwise_or_(_column_index(columns, mat.device))
+        at_first = key.amax(2, keepdim=True).bitwise_and_(_INDEX_MASK)
+        key.scatter_(2, at_first, -1)
+        at = torch.cat([at_first, key.amax(2, keepdim=True).bitwise_and_(_INDEX_MASK)], 2)
+    else:
+        at_first = mat.argmax(2, keepdim=True)
+        at_second = mat.scatter(2, at_first, -1.0).argmax(2, keepdim=True)
+        at = torch.cat([at_first, at_second], 2)
+    return mat.gather(2, at), at
+
+
+class _Blocks(NamedTuple):
+    """Views of M' (B, K, C): A->A (B, K1, K1), A->B, B->A, B->B and the placeholder (B, K)."""
+
+    aa: torch.Tensor
+    ab: torch.Tensor
+    ba: torch.Tensor
+    bb: torch.Tensor
+    placeholder: torch.Tensor
+
+    @classmethod
+    def of(cls, mat: torch.Tensor, k1: int) -> _Blocks:
+        k = mat.shape[1]
+        to_a, to_b, _ = mat.split([k1, k - k1, mat.shape[2] - k], dim=2)
+        (aa, ba), (ab, bb) = to_a.split([k1, k - k1], dim=1), to_b.split([k1, k - k1], dim=1)
+        return cls(aa, ab, ba, bb, mat.select(2, k))
+
+
+@dataclass
+class _Weights:
+    """d loss / d M' (B, K, C) in pieces, and its products with M' summed over each row.
+
+    The terms are piecewise linear in M'. A constant added to a row of the weights does not
+    change the softmax's backward (a row of M' sums to 1), so Eq. 7's weight 1 on the object
+    columns is kept as -1 on the placeholder column.
+    """
+
+    same: torch.Tensor | float  # (B, 1, 1) weight of the same-frame blocks (intra, Eq. 3)
+    sign: torch.Tensor | None   # (B, K2, K1) weights of the B->A block; A->B: minus its transpose
+    placeholder: torch.Tensor   # (B, 1) weight of the placeholder column
+    at: torch.Tensor | None     # (B, K, 2) the columns of the sparse inter weights (Eq. 4)
+    sparse: torch.Tensor | None  # (B, K, 2) those weights times the M' entries they weigh
+    rowsum: torch.Tensor        # (B, K) sum_j M'[i, j] * weight[i, j]
+
+
+@functools.lru_cache(maxsize=32)
+def _signs(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(2,) [-1, 1]: the signs of the inter weights at the largest and second largest entry."""
+    return torch.tensor([-1.0, 1.0], dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=32)
+def _summary_selection(chosen: tuple[bool, ...], device: torch.device, dtype: torch.dtype,
+                       ) -> torch.Tensor:
+    """(49, 9): the logged scalars (in the order of ``_LOGGED``) and the loss as sums of the
+    entries of the flattened (7, 7) product of :func:`_linearised_terms`.
+
+    Its rows are the summary weights of :class:`_Layout` (0 mean positive, 1 mean negative,
+    2 mean p, 3 and 4 Eq. 8 for positives and negatives, 5 and 6 counts), its columns the
+    per-pair values (0 intra, 1 inter, 2 cycle, 3 mass on the placeholder, 4 T * p, 5 one,
+    6 N + M); Eq. 7 is N + M minus the placeholder's mass.
+    """
+    select = torch.zeros(7, 7, 9, dtype=dtype)
+    for term in range(3):
+        select[0, term, term] = 1.0
+        if chosen[term]:
+            select[0, term, 3] = select[3, term, 8] = 1.0                     # Eq. 6
+    select[1, 6, 4], select[1, 3, 4] = 1.0, -1.0                              # Eq. 7
+    select[4, 6, 8], select[4, 3, 8] = 1.0, -1.0
+    select[2, 4, 5] = select[5, 5, 6] = select[6, 5, 7] = 1.0
+    return select.view(49, 9).to(device)
+
+
+def _linearised_terms(mat: torch.Tensor, blocks: _Blocks, lay: _Layout, ph_logit: torch.Tensor,
+                      margin: float, selected: tuple[str, ...],
+                      ) -> tuple[torch.Tensor, torch.Tensor, _Weights]:
+    """Eq. 3-8 of a batch of M' (B, K, C): the loss, the logged terms and d loss / d M'.
+
+    Every term is piecewise linear in M' (sums, ``|.|``, ``max``, ``relu``): with its active
+    pieces fixed, its (sub)gradient is 1 on the same-frame blocks (intra),
+    +-sign(M'[i, j] - M'[j, i]) on the cross blocks (cycle), +1 at each active row's second
+    largest and -1 at its largest entry (inter), 1 on the object columns (negative pairs).
+
+    Returns:
+        the loss (scalar, Eq. 8), the 8 logged scalars (see :func:`matching_loss`) stacked in
+        the order of ``_LOGGED``, and the weights, already divided by (N + M) and the number of
+        valid pairs (Eq. 6-8).
+    """
+    chosen = [name in selected for name in TERM_NAMES]
+
+    # Eq. 3: the mass of each row on its own frame (A->A and B->B blocks)
+    same_rows = torch.cat([blocks.aa.sum(2), blocks.bb.sum(2)], 1)           # (B, K)
+    # Eq. 4 over a row's columns: its objects (the diagonal, 0, included) and the placeholder.
+    # Every other entry is 0 too and M' >= 0, so the top two of the whole row are the same.
+    top, at = _top2(mat)
+    inter_rows = top.diff(dim=2).add_(margin).clamp_(min=0.0)                 # (B, K, 1)
+    if not lay.dense:
+        inter_rows.mul_(lay.objects.unsqueeze(2))
+    # Eq. 5: |M'[i, j] - M'[j, i]| over i in B, j in A, summed per column j
+    diff = blocks.ba - blocks.ab.transpose(1, 2)                              # (B, K2, K1)
+    abs_cols = diff.abs().sum(1)                                              # (B, K1)
+    ph_rows = blocks.placeholder
+
+    # per pair (B, 7): intra, inter, cycle, the placeholder's mass, T * p, 1, N + M; one matmul
+    # gives every logged mean and Eq. 8
+    per_pair = torch.stack([same_rows.sum(1), inter_rows.sum((1, 2)), abs_cols.sum(1),
+                            ph_rows.sum(1), ph_logit, lay.one, lay.num_objects], 1)
+    summary = (lay.summary @ per_pair).view(-1) @ _summary_selection(tuple(chosen), mat.device,
+                                                                     mat.dtype)
+    logged, loss = summary[:8], summary[8]
+
+    pos_scale = lay.pos_scale.view(-1, 1, 1)
+    weights = _Weights(pos_scale if chosen[0] else 0.0, None, lay.ph_weight.unsqueeze(1),
+                       None, None, same_rows if chosen[0] else torch.zeros_like(same_rows))
+    if chosen[2]:
+        # sum_j M'[i, j] sign(i, j) over the cross block: B rows directly; A rows through
+        # sign * M'[j, i] = sign * M'[i, j] - |diff| (i in B, j in A)
+        sign = diff.sign_()
+        signed = sign * blocks.ba
+        weights.rowsum = weights.rowsum + torch.cat([abs_cols - signed.sum(1), signed.sum(2)], 1)
+        weights.sign = sign.mul_(pos_scale)
+    rowsum = torch.addcmul(weights.rowsum * lay.pos_scale.unsqueeze(1), ph_rows,
+                           weights.placeholder)
+    if chosen[1]:
+        # -1 at the largest, +1 at the second largest entry, times the entries themselves
+        weights.at = at
+        signs = _signs(mat.device, mat.dtype)
+        weights.sparse = top.mul_(signs).mul_(inter_rows.sign_().mul_(pos_scale))
+        rowsum += weights.sparse.sum(2)
+    weights.rowsum = rowsum
+    return loss, logged, weights
+
+
+def _softmax_backward_(mat: torch.Tensor, blocks: _Blocks, w: _Weights, k1: int) -> torch.Tensor:
+    """Overwrites M' (B, K, C) with d loss / d logits = M' * (W - rowsum(M' * W)) for the
+    weights W of Eq. 3-8, block by block, and returns it.
+
+    ``W - rowsum`` is a constant per row on the same-frame blocks and on the placeholder
+    column, and the cross blocks' signs minus that constant. Padded rows and columns and the
+    excluded columns of M' are 0 and stay 0.
+    """
+    r = w.rowsum.unsqueeze(2)
+    r_a, r_b = r[:, :k1], r[:, k1:]
+    same = w.same - r
+    blocks.aa.mul_(same[:, :k1])
+    blocks.bb.mul_(same[:, k1:])
+    if w.sign is not None:
+        blocks.ab.mul_(torch.sub(r_a.neg(), w.sign.transpose(1, 2)))
+        blocks.ba.mul_(w.sign.sub_(r_b))
+    else:
+        blocks.ab.mul_(r_a.neg())
+        blocks.ba.mul_(r_b.neg())
+    blocks.placeholder.mul_(w.placeholder - w.rowsum)
+    if w.sparse is not None:
+        mat.scatter_add_(2, w.at, w.sparse)
+    return mat
+
+
+def _gram_grad(dlogits: torch.Tensor, logits: torch.Tensor, lay: _Layout,
+               in_place: bool = False) -> torch.Tensor:
+    """Backward of Eq. 1 and of the normalisation, up to the last matmul.
+
+    With y = gain * x / ||x|| (the rows of ``_Forward.rows``) and G = y y^T, returns the
+    (B, K, K) matrix A such that d loss / d x = coef * (A @ y).
+
+    Args:
+        dlogits: (B, K, C) d loss / d logits, 0 wherever M' is 0 (the diagonal, padding), as
+            the softmax's backward gives; the placeholder column's logit is constant.
+        logits: (B, K, C) the forward's logits: G at every object column.
+        in_place: ``logits`` is overwritten (scratch, then A in its first K columns) instead of
+            allocating.
+    """
+    k = dlogits.shape[1]
+    square = dlogits[..., :k]
+    # d(gain x / ||x||)/dx = coef (I - u u^T), u = y / gain: the u u^T part is diag(along) @ y,
+    # folded into the one matmul. With the symmetric d / dy of y y^T, S = square + square^T:
+    # along_i = (S @ y)_i . y_i / gain_i^2 = sum_j S_ij G_ij / gain_i^2, and G (symmetric) is
+    # the logits wherever ``square`` is not 0 (no bias on object columns)
+    scratch = logits[..., :k].mul_(square) if in_place else square * logits[..., :k]
+    inv_gain2 = lay.inv_factor.unsqueeze(1)
+    if not lay.dense:
+        inv_gain2 = inv_gain2 * lay.objects
+    along = (scratch.sum(2) + scratch.sum(1)).mul_(inv_gain2)
+    grad = torch.add(square, square.transpose(1, 2), out=scratch if in_place else None)
+    grad.diagonal(dim1=1, dim2=2).sub_(along)
+    return grad
+
+
+def _embedding_grads(grad: torch.Tensor, rows: torch.Tensor, coef: torch.Tensor, k1: int,
+                     needs: Sequence[bool], scale: torch.Tensor | None = None,
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """d loss / d a (B, K1, D) and d loss / d b (B, K2, D) (None where not needed) from the
+    :func:`_gram_grad` matrix ``grad`` (B, K, K), times the scalar ``scale`` if given."""
+    k = grad.shape[1]
+    if scale is not None:
+        coef = coef * scale
+    if not needs[0] or not needs[1]:
+        grad = grad[:, :k1] if needs[0] else grad[:, k1:]
+    grad = torch.bmm(grad, rows[:, :k])
+    grad_a = grad[:, :k1] * coef[:, :k1] if needs[0] else None
+    grad_b = grad[:, grad.shape[1] - (k - k1):] * coef[:, k1:] if needs[1] else None
+    return grad_a, grad_b
+
+
+class _MatchingLoss(torch.autograd.Function):
+    """Eq. 1-8 in one node. The backward is written out (the terms' weights, the softmax, the
+    Gram matrix, the normalisation) and run in the forward, while M' is at hand, up to the last
+    matmul: the node keeps one (B, K, K) matrix."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, lay: _Layout, placeholder: str,
+                margin: float, selected: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        k = a.shape[1] + b.shape[1]
+        columns = -(-(k + 1) // 8) * 8  # K + 1 rounded up to a multiple of 8: a faster matmul
+        fwd = _forward(a, b, lay, placeholder, columns)
+        blocks = _Blocks.of(fwd.matrix, lay.k1)
+        loss, logged, weights = _linearised_terms(fwd.matrix, blocks, lay, fwd.ph_logit, margin,
+                                                  selected)
+        ctx.mark_non_differentiable(logged)
+        ctx.set_materialize_grads(False)
+        if any(ctx.needs_input_grad[:2]):
+            # M' and the logits are not needed any more: their memory is reused
+            dlogits = _softmax_backward_(fwd.matrix, blocks, weights, lay.k1)
+            ctx.grad = _gram_grad(dlogits, fwd.logits, lay, in_place=True)
+            ctx.rows, ctx.coef, ctx.k1 = fwd.rows, fwd.coef, lay.k1
+        return loss, logged
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor | None, _: None) -> tuple[torch.Tensor | None, ...]:
+        if grad is None:  # grads are not materialised: no gradient reached the loss
+            return None, None, None, None, None, None
+        with torch.autocast(device_type=grad.device.type, enabled=False):
+            if grad.dtype != ctx.grad.dtype:
+                grad = grad.to(ctx.grad.dtype)
+            grads = _embedding_grads(ctx.grad, ctx.rows, ctx.coef, ctx.k1,
+                                     ctx.needs_input_grad[:2], grad)
+        return (*grads, None, None, None, None)
+
+
+class _AssignmentMatrix(torch.autograd.Function):
+    """M' of Eq. 2 (B, K, K+1) from the (B, K1, D), (B, K2, D) embeddings."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, lay: _Layout,
+                placeholder: str) -> torch.Tensor:
+        fwd = _forward(a, b, lay, placeholder)
+        ctx.save_for_backward(fwd.matrix)  # an output: not kept on ctx (a reference cycle)
+        ctx.fwd, ctx.lay = dataclasses.replace(fwd, matrix=None), lay
+        return fwd.matrix
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (mat,), fwd, lay = ctx.saved_tensors, ctx.fwd, ctx.lay
+        with torch.autocast(device_type=grad.device.type, enabled=False):
+            grad = grad.to(mat.dtype)
+            # softmax backward; padded rows of M' are 0, so their logits get 0 as well
+            pw = mat * grad
+            dlogits = pw.sub_(mat * pw.sum(2, keepdim=True))
+            grads = _embedding_grads(_gram_grad(dlogits, fwd.logits, lay), fwd.rows, fwd.coef,
+                                     lay.k1, ctx.needs_input_grad[:2])
+        return (*grads, None, None)
+
+
+def _as_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+def _negative_flags(negative: torch.Tensor | None, mask: torch.Tensor) -> list[torch.Tensor]:
+    if negative is None:
+        return []
+    return [negative.to(device=mask.device, dtype=torch.bool).reshape(mask.shape[0])]
+
+
+_LOGGED = ("intra", "inter", "cycle", "positive", "negative", "placeholder", "num_pos", "num_neg")
+
+
+def _zero_result(a: torch.Tensor, b: torch.Tensor,
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    zero = a.sum().to(compute_dtype(a)) * 0 + b.sum().to(compute_dtype(a)) * 0
+    return zero, {key: zero.detach().clone() for key in _LOGGED}
 
 
 def assignment_matrix(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor | None = None,
@@ -187,86 +568,11 @@ def assignment_matrix(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor
     """
     _check_options(placeholder, temperature, 0.0, TERM_NAMES)
     a, b, ma, mb = prepare_pair_batch(emb_a, emb_b, mask_a, mask_b, trim=False)
+    dtype = compute_dtype(a)
+    counts = batch_counts(ma, mb, *_negative_flags(negative, ma))
     with torch.autocast(device_type=a.device.type, enabled=False):
-        return _assign(a, b, ma, mb, negative, placeholder, temperature).matrix
-
-
-_LOGGED = ("intra", "inter", "cycle", "positive", "negative", "placeholder", "num_pos", "num_neg")
-
-
-def _zero_result(a: torch.Tensor, b: torch.Tensor,
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    zero = a.sum().to(compute_dtype(a)) * 0 + b.sum().to(compute_dtype(a)) * 0
-    return zero, {key: zero.detach().clone() for key in _LOGGED}
-
-
-@torch.no_grad()
-def _linearised_terms(asg: _Assignment, margin: float, selected: tuple[str, ...],
-                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """Eq. 3-8 as ``loss = sum(weights * M') + const`` with detached weights.
-
-    Every term is piecewise linear in M' (sums, ``|.|``, ``max``, ``relu``): with its active
-    pieces fixed, it is a weighted sum of M' whose weights are its (sub)gradient: 1 on the
-    same-frame blocks (intra), +-sign(M'[i, j] - M'[j, i]) on the cross blocks (cycle), +1 at
-    each active row's second largest and -1 at its largest entry plus ``margin`` per active
-    row (inter), 1 on the object columns (negative pairs). Value and gradient are those of the
-    terms themselves, while autograd records one product instead of a few dozen nodes.
-
-    Returns:
-        ``weights`` (B, K, K+1), already divided by (N + M) and the number of valid pairs
-        (Eq. 6-8), ``const`` (scalar), and the detached logging scalars.
-    """
-    mat, k1, obj = asg.matrix, asg.k1, asg.objects
-    k = obj.shape[1]
-    same_frame, object_cols = _frame_layout(k1, k, mat.dtype, mat.device)
-
-    intra = (mat * same_frame).sum((1, 2))                                    # Eq. 3
-    # Eq. 4 over a row's columns: its objects (the diagonal, 0, included) and the placeholder.
-    # Every other entry is 0 too and M' >= 0, so the top two of the whole row are the same.
-    largest, at_largest = mat.max(dim=2)
-    second, at_second = mat.scatter(2, at_largest[..., None], -1.0).max(dim=2)
-    gap = second.sub_(largest).add_(margin)
-    active = (gap > 0).to(mat.dtype).mul_(obj)
-    inter = (gap * active).sum(1)
-    diff = mat[:, k1:, :k1] - mat[:, :k1, k1:k].transpose(1, 2)               # (B, K2, K1)
-    cycle = diff.abs().sum((1, 2))                                            # Eq. 5
-    off_placeholder = asg.num_objects - mat[..., k].sum(1)                    # Eq. 7
-
-    chosen = [name in selected for name in TERM_NAMES]
-    positive = sum(t for t, c in zip((intra, inter, cycle), chosen) if c)     # Eq. 6
-    # per pair: intra, inter, cycle, Eq. 6, Eq. 7, each / (N + M); and p
-    denom = asg.num_objects.clamp(min=1.0)
-    per_pair = torch.stack([intra, inter, cycle, positive, off_placeholder, asg.ph_logit])
-    per_pair[:5] /= denom
-    per_pair[5] /= asg.factor
-
-    valid = asg.pair_valid.to(mat.dtype)
-    is_neg = valid * asg.negative if asg.negative is not None else torch.zeros_like(valid)
-    is_pos = valid - is_neg
-    counts = torch.stack([is_pos.sum(), is_neg.sum()])
-    # Eq. 8: Npos/(Npos+Nneg) * sum_pos/Npos + Nneg/(Npos+Nneg) * sum_neg/Nneg = sum / Nvalid
-    scale = (denom * counts.sum().clamp(min=1.0)).reciprocal_()
-    pos_scale = (scale * is_pos)[:, None, None]
-
-    weights = same_frame * pos_scale if chosen[0] else torch.zeros_like(mat)
-    if chosen[2]:
-        sign = diff.sign_().mul_(pos_scale)
-        weights[:, k1:, :k1] += sign
-        weights[:, :k1, k1:k] -= sign.transpose(1, 2)
-    const = mat.new_zeros(())
-    if chosen[1]:
-        active.mul_(pos_scale[..., 0])
-        const = margin * active.sum()
-        weights.scatter_add_(2, at_second[..., None], active[..., None])
-        weights.scatter_add_(2, at_largest[..., None], active.neg_()[..., None])
-    if asg.negative is not None:
-        weights += object_cols * (scale * is_neg)[:, None, None]
-
-    means = per_pair @ torch.stack([is_pos, is_neg], 1) / counts.clamp(min=1.0)  # (6, 2)
-    logged = dict(zip(("intra", "inter", "cycle", "positive"), means[:4, 0].unbind()))
-    logged.update(negative=means[4, 1], placeholder=means[5, 0],
-                  num_pos=counts[0], num_neg=counts[1])
-    return weights, const, logged
+        lay = _layout(ma, mb, counts, placeholder, temperature, dtype)
+        return _AssignmentMatrix.apply(_as_dtype(a, dtype), _as_dtype(b, dtype), lay, placeholder)
 
 
 def matching_loss(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor | None = None,
@@ -315,14 +621,19 @@ def matching_loss(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor | N
         valid positive pairs), ``num_pos``, ``num_neg`` (valid pairs counted).
     """
     selected = _check_options(placeholder, temperature, margin, terms)
-    a, b, ma, mb = prepare_pair_batch(emb_a, emb_b, mask_a, mask_b)
+    a, b, ma, mb = prepare_pair_batch(emb_a, emb_b, mask_a, mask_b, trim=False)
     if a.shape[0] == 0 or a.shape[1] == 0 or b.shape[1] == 0:
         return _zero_result(a, b)
+    # the one host synchronisation: object counts (to trim surplus slots) and negative flags
+    counts = batch_counts(ma, mb, *_negative_flags(negative, ma))
+    a, ma = trim_padding(a, ma, max(counts[0]))
+    b, mb = trim_padding(b, mb, max(counts[1]))
+    dtype = compute_dtype(a)
     with torch.autocast(device_type=a.device.type, enabled=False):
-        asg = _assign(a, b, ma, mb, negative, placeholder, temperature)
-        weights, const, logged = _linearised_terms(asg, margin, selected)
-        loss = torch.dot(asg.matrix.reshape(-1), weights.reshape(-1)) + const
-    return loss, logged
+        lay = _layout(ma, mb, counts, placeholder, temperature, dtype)
+        loss, logged = _MatchingLoss.apply(_as_dtype(a, dtype), _as_dtype(b, dtype), lay,
+                                           placeholder, margin, selected)
+    return loss, dict(zip(_LOGGED, logged.unbind()))
 
 
 class MatchingLoss(nn.Module):
