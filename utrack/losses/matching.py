@@ -411,10 +411,10 @@ def _softmax_backward_(mat: torch.Tensor, blocks: _Blocks, w: _Weights, k1: int)
     excluded columns of M' are 0 and stay 0.
     """
     r = w.rowsum.unsqueeze(2)
-    r_a, r_b = r[:, :k1], r[:, k1:]
-    same = w.same - r
-    blocks.aa.mul_(same[:, :k1])
-    blocks.bb.mul_(same[:, k1:])
+    r_a, r_b = r.split([k1, r.shape[1] - k1], dim=1)
+    same_a, same_b = (w.same - r).split([k1, r.shape[1] - k1], dim=1)
+    blocks.aa.mul_(same_a)
+    blocks.bb.mul_(same_b)
     if w.sign is not None:
         blocks.ab.mul_(torch.sub(r_a.neg(), w.sign.transpose(1, 2)))
         blocks.ba.mul_(w.sign.sub_(r_b))
