@@ -116,7 +116,6 @@ def test_dense_batch_equals_padded_batch() -> None:
         assert padded_a.grad[4].abs().sum() == 0 and padded_b.grad[4].abs().sum() == 0
 
 
-
 @pytest.mark.parametrize("dtype,big", [(torch.float64, 1e300), (torch.float32, 1e30)])
 def test_normalize_in_place_matches_l2_normalize(dtype: torch.dtype, big: float) -> None:
     gen = torch.Generator().manual_seed(5)

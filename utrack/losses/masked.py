@@ -29,6 +29,7 @@ __all__ = [
     "pad_embeddings",
     "prepare_pair_batch",
     "trim_padding",
+    "trim_pair_batch",
 ]
 
 
@@ -295,10 +296,28 @@ def prepare_pair_batch(emb_a: torch.Tensor | Sequence[torch.Tensor],
         raise ValueError(f"emb_a {tuple(a.shape)} and emb_b {tuple(b.shape)} must agree in the "
                          "batch size B and the embedding size D")
     if trim and a.shape[0] > 0 and a.shape[1] > 0 and b.shape[1] > 0:
-        counts_a, counts_b = batch_counts(ma, mb)
-        a, ma = trim_padding(a, ma, max(counts_a))
-        b, mb = trim_padding(b, mb, max(counts_b))
+        a, b, ma, mb, _ = trim_pair_batch(a, b, ma, mb)
     return a, b, ma, mb
+
+
+def trim_pair_batch(a: torch.Tensor, b: torch.Tensor, mask_a: torch.Tensor,
+                    mask_b: torch.Tensor, *flags: torch.Tensor,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                               list[list[int]]]:
+    """Drop surplus padding of a padded pair batch (B >= 1), in one host synchronisation.
+
+    Args:
+        a: (B, K1, D); b: (B, K2, D); mask_a, mask_b: (B, K1), (B, K2) bool; flags: (B,) bool
+            tensors fetched in the same synchronisation (e.g. the negative-pair flags).
+
+    Returns:
+        ``(a, b, mask_a, mask_b, counts)``: each frame keeps as many slots as its fullest row
+        has objects; ``counts`` is :func:`batch_counts` of the masks and flags.
+    """
+    counts = batch_counts(mask_a, mask_b, *flags)
+    a, mask_a = trim_padding(a, mask_a, max(counts[0]))
+    b, mask_b = trim_padding(b, mask_b, max(counts[1]))
+    return a, b, mask_a, mask_b, counts
 
 
 def batch_counts(mask_a: torch.Tensor, mask_b: torch.Tensor, *flags: torch.Tensor,

@@ -66,7 +66,7 @@ from utrack.losses.masked import (
     normalize_,
     pad_embeddings,
     prepare_pair_batch,
-    trim_padding,
+    trim_pair_batch,
 )
 
 __all__ = ["MatchingLoss", "assignment_matrix", "matching_loss", "pad_embeddings"]
@@ -625,9 +625,7 @@ def matching_loss(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor | N
     if a.shape[0] == 0 or a.shape[1] == 0 or b.shape[1] == 0:
         return _zero_result(a, b)
     # the one host synchronisation: object counts (to trim surplus slots) and negative flags
-    counts = batch_counts(ma, mb, *_negative_flags(negative, ma))
-    a, ma = trim_padding(a, ma, max(counts[0]))
-    b, mb = trim_padding(b, mb, max(counts[1]))
+    a, b, ma, mb, counts = trim_pair_batch(a, b, ma, mb, *_negative_flags(negative, ma))
     dtype = compute_dtype(a)
     with torch.autocast(device_type=a.device.type, enabled=False):
         lay = _layout(ma, mb, counts, placeholder, temperature, dtype)
