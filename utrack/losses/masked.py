@@ -106,10 +106,18 @@ def normalize_(x: torch.Tensor, gain: torch.Tensor, eps: float = 1e-12) -> torch
     """Scale ``x`` (..., D) in place to ``gain * x / max(||x||, eps)``, as :func:`l2_normalize`
     does out of place but without gradient, and return ``gain / max(||x||, eps)`` (..., 1).
 
-    ``gain``: a tensor broadcastable to (..., 1). Safe for huge and zero vectors: ``x`` is
-    divided by its largest absolute entry before the squares are summed. No temporary of the
-    size of ``x`` is allocated.
+    ``gain``: a tensor broadcastable to (..., 1). Safe for huge and zero vectors: where the
+    squares overflow, ``x`` is divided by its largest absolute entry before they are summed
+    (squares that underflow only occur below ``eps``). No temporary of the size of ``x`` is
+    allocated.
     """
+    if x.device.type == "cpu":
+        # one pass when no square overflows; checking costs a host sync, free on CPU only
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        if bool(torch.isfinite(norm).all()):
+            coef = gain / norm.clamp_(min=eps)
+            x.mul_(coef)
+            return coef
     scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
     x.div_(scale.clamp_(min=torch.finfo(x.dtype).tiny))
     coef = gain / torch.linalg.vector_norm(x, dim=-1, keepdim=True).mul_(scale).clamp_(min=eps)
