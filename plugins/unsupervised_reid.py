@@ -1,13 +1,16 @@
 """Unsupervised re-ID as a plugin: UTrack's matching loss (paper Sec. 3.1) or CycAs.
 
 Replaces the baseline's supervised ``reid`` term and asks for frame pairs: the batch holds the
-2B frames of B pairs (all first frames, then all second frames; ``batch["num_pairs"]``) and goes
+kB frames of B items of k frames each (slot by slot: all first frames, then all second frames,
+...; ``batch["num_pairs"]`` = B, ``batch["pair_frames"]`` = k, 2 for plain pairs) and goes
 through the network in one forward pass; embeddings are gathered from the ``id`` head at the
-ground-truth centres of each frame and matched across the pair. No identity is read.
+ground-truth centres of each frame and every two frames of an item are matched as a pair. No
+identity is read.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -20,20 +23,32 @@ from utrack.plugin import Plugin
 
 
 def pair_embeddings(id_map: torch.Tensor, batch: dict[str, Any]
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Split a pair batch into the two frames' centre embeddings.
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                               torch.Tensor | None]:
+    """The frame pairs of a batch of B items of k frames, with their centre embeddings.
 
     Args:
-        id_map: (2B, D, H, W) embedding head output; batch: ``ind`` (2B, K), ``reg_mask``
-            (2B, K), ``num_pairs`` = B.
+        id_map: (kB, D, H, W) embedding head output; batch: ``ind`` (kB, K), ``reg_mask``
+            (kB, K), ``num_pairs`` = B, optionally ``pair_frames`` = k (default 2) and
+            ``pair_negative`` (B,) bool.
 
     Returns:
-        emb_a (B, K, D), emb_b (B, K, D), mask_a (B, K), mask_b (B, K).
+        emb_a (P, K, D), emb_b (P, K, D), mask_a (P, K), mask_b (P, K) and the pairs' negative
+        flags (P,) (None without ``pair_negative``), P = B k (k - 1) / 2: for each two frame
+        slots s < t (in ``itertools.combinations`` order) the B pairs (slot s, slot t) of the
+        items. With k = 2 that is the B pairs themselves.
     """
     b = int(batch["num_pairs"])
-    emb = gather_at(id_map, batch["ind"])
-    mask = batch["reg_mask"].bool()
-    return emb[:b], emb[b:2 * b], mask[:b], mask[b:2 * b]
+    k = int(batch.get("pair_frames", 2))
+    emb = gather_at(id_map, batch["ind"]).split(b)
+    mask = batch["reg_mask"].bool().split(b)
+    slots = list(itertools.combinations(range(k), 2))
+    first, second = [s for s, _ in slots], [t for _, t in slots]
+    negative = batch.get("pair_negative")
+    if negative is not None:
+        negative = negative.repeat(len(slots))
+    return (torch.cat([emb[s] for s in first]), torch.cat([emb[t] for t in second]),
+            torch.cat([mask[s] for s in first]), torch.cat([mask[t] for t in second]), negative)
 
 
 class UnsupervisedReIDPlugin(Plugin):
@@ -51,8 +66,8 @@ class UnsupervisedReIDPlugin(Plugin):
 
     def loss_terms(self, outputs: dict[str, torch.Tensor],
                    batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        emb_a, emb_b, mask_a, mask_b = pair_embeddings(outputs["id"], batch)
-        loss, terms = matching_loss(emb_a, emb_b, mask_a, mask_b, batch.get("pair_negative"),
+        emb_a, emb_b, mask_a, mask_b, negative = pair_embeddings(outputs["id"], batch)
+        loss, terms = matching_loss(emb_a, emb_b, mask_a, mask_b, negative,
                                     **self.options)
         return {"reid": loss, **{f"reid/{k}": torch.as_tensor(v) for k, v in terms.items()}}
 
@@ -71,8 +86,7 @@ class CycasReIDPlugin(Plugin):
 
     def loss_terms(self, outputs: dict[str, torch.Tensor],
                    batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        emb_a, emb_b, mask_a, mask_b = pair_embeddings(outputs["id"], batch)
-        negative = batch.get("pair_negative")
+        emb_a, emb_b, mask_a, mask_b, negative = pair_embeddings(outputs["id"], batch)
         if negative is not None and bool(negative.any()):
             keep = ~negative  # CycAs has no notion of negative pairs: they are left out
             emb_a, emb_b, mask_a, mask_b = emb_a[keep], emb_b[keep], mask_a[keep], mask_b[keep]

@@ -89,10 +89,15 @@ class DataConfig:
     min_visibility: float = 0.0
     num_workers: int = 2
     pair_window: int = 20  # frame pairs at distance 1..W (paper: 20; official code: 10)
-    # pair mode: fraction of the frames used as first frames per epoch (1.0 as the official code;
+    # pair modes: fraction of the frames used as first frames per epoch (1.0 as the official code;
     # 0.5 makes an epoch of pairs show as many images, in as many steps (train.batch_size counts
-    # images), as an epoch of single frames)
+    # images), as an epoch of single frames); items of pair_frames = k frames use 2 / k of it,
+    # so that an epoch shows the same number of images whatever k
     pair_epoch_fraction: float = 1.0
+    # pair mode on video: frames per training item, all within pair_window of each other; every
+    # two of them form a positive pair, k (k - 1) / 2 pairs from k images (2: the paper's pairs).
+    # CenterTrack's pairs (a frame and its previous frame) always have 2.
+    pair_frames: int = 2
     neg_ratio: float = 0.25  # Nneg / Npos for image (static) data
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)

@@ -64,3 +64,15 @@ def test_collate_pairs_order() -> None:
     assert batch["ind"].shape == (4, 3)  # one K for both frames of every pair
     assert batch["reg_mask"].sum(1).tolist() == [1, 0, 2, 3]
     assert batch["pair_negative"].tolist() == [False, True] and batch["num_pairs"] == 2
+    assert batch["pair_frames"] == 2
+
+
+def test_collate_items_of_three_frames() -> None:
+    items = [(sample(1, "a0"), sample(2, "b0"), sample(0, "c0"), False),
+             (sample(0, "a1"), sample(3, "b1"), sample(1, "c1"), False)]
+    batch = collate_pairs(items)
+    assert [m["tag"] for m in batch["meta"]] == ["a0", "a1", "b0", "b1", "c0", "c1"]
+    assert batch["num_pairs"] == 2 and batch["pair_frames"] == 3
+    assert batch["pair_negative"].tolist() == [False, False]
+    with pytest.raises(ValueError, match="lengths"):
+        collate_pairs([items[0], (sample(1, "a"), sample(1, "b"), False)])

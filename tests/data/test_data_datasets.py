@@ -13,12 +13,12 @@ from torch.utils.data import DataLoader
 
 from utrack.config import AugmentConfig, DataConfig, SyntheticConfig
 from utrack.data.collate import collate_frames
-from utrack.data.datasets import (MOTTrainDataset, SequenceFrames, pair_offset,
+from utrack.data.datasets import (MOTTrainDataset, SequenceFrames, clip_frames, pair_offset,
                                   training_sequence_dirs)
 from utrack.data.mot import IdentityIndex, MOTSequence
 from utrack.data.synthetic import generate_sequence
 from utrack.data.transforms import letterbox_params
-from utrack.errors import DataFormatError
+from utrack.errors import ConfigError, DataFormatError
 
 WINDOW = 4
 
@@ -130,6 +130,41 @@ def test_pair_offset_uniform_and_clamped() -> None:
     assert all(850 < c < 1150 for c in counts.values())
     assert pair_offset(rng, 5, range(5, 6), 20) == 0
     assert set(pair_offset(rng, 10, range(1, 11), 20) for _ in range(500)) == set(range(-9, 0))
+
+
+def test_clip_frames_within_one_window() -> None:
+    rng = np.random.default_rng(0)
+    seen = Counter()
+    for _ in range(3000):
+        clip = [5] + clip_frames(rng, 5, range(1, 21), 3, 2)
+        assert len(set(clip)) == 3 and all(1 <= f <= 20 for f in clip)
+        assert max(clip) - min(clip) <= 3          # every two frames at most W = 3 apart
+        seen.update(clip[1:])
+    assert set(seen) == {2, 3, 4, 6, 7, 8}         # windows [2, 5] .. [5, 8]
+    # at the split's ends the window is clamped; a too short split repeats the frame
+    assert all(set(clip_frames(rng, 1, range(1, 21), 3, 3)) == {2, 3, 4} for _ in range(20))
+    assert sorted(clip_frames(rng, 2, range(1, 4), 5, 3)) == [1, 2, 3]
+
+
+def test_clip_items_of_k_frames(syn: list[Path]) -> None:
+    cfg = config(pair_jitter=0.05)
+    cfg.pair_frames = 3
+    ds = MOTTrainDataset(syn, cfg, mode="pair")
+    assert ds.frames_per_item == 3
+    assert len(ds) == round(2 * 13 * 2 / 3)  # pair_epoch_fraction 1 is for pairs: 2/3 of it
+    for i in range(len(ds)):
+        *samples, negative = ds[i]
+        assert len(samples) == 3 and negative is False
+        frames = [s["meta"]["frame"] for s in samples]
+        assert len(set(frames)) == 3 and max(frames) - min(frames) <= WINDOW
+        assert len({s["meta"]["sequence"] for s in samples}) == 1
+        assert len({s["meta"]["affine"].flip for s in samples}) == 1
+    cfg.pair_frames = 1
+    with pytest.raises(ConfigError, match="data.pair_frames"):
+        MOTTrainDataset(syn, cfg, mode="pair")
+    cfg.pair_frames = 3
+    previous = MOTTrainDataset(syn, cfg, mode="previous_pair")  # always a frame and its previous
+    assert previous.frames_per_item == 2 and len(previous[0]) == 3
 
 
 def test_target_builders_merge(syn: list[Path]) -> None:

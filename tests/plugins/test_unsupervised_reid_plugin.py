@@ -74,7 +74,31 @@ def test_identities_are_never_read(tiny_cfg, tiny_sequences):
 def test_pair_embeddings_split(tiny_cfg, tiny_sequences):
     batch = pair_batch(tiny_cfg, tiny_sequences, n=2)
     id_map = torch.randn(4, 8, 16, 32)
-    a, b, ma, mb = pair_embeddings(id_map, batch)
+    a, b, ma, mb, negative = pair_embeddings(id_map, batch)
     full = gather_at(id_map, batch["ind"])
     assert torch.equal(a, full[:2]) and torch.equal(b, full[2:])
     assert torch.equal(ma, batch["reg_mask"][:2].bool())
+    assert torch.equal(negative, batch["pair_negative"])
+
+
+def test_items_of_three_frames_give_three_pairs_each(tiny_cfg, tiny_sequences):
+    tiny_cfg.data.pair_frames = 3
+    batch = pair_batch(tiny_cfg, tiny_sequences, n=2)
+    assert batch["image"].shape[0] == 6 and batch["pair_frames"] == 3
+    id_map = torch.randn(6, 8, 16, 32)
+    a, b, ma, mb, negative = pair_embeddings(id_map, batch)
+    full, mask = gather_at(id_map, batch["ind"]), batch["reg_mask"].bool()
+    # slots (1, 2), (1, 3), (2, 3) of items 0 and 1: rows 0-1 frame 1, 2-3 frame 2, 4-5 frame 3
+    first, second = [0, 1, 0, 1, 2, 3], [2, 3, 4, 5, 4, 5]
+    assert torch.equal(a, full[first]) and torch.equal(b, full[second])
+    assert torch.equal(ma, mask[first]) and torch.equal(mb, mask[second])
+    assert negative.tolist() == [False] * 6
+    # the plugin's loss is the matching loss over those six pairs
+    tiny_cfg.reid.mode = "unsupervised"
+    baseline = build_baseline(tiny_cfg, build_plugins(tiny_cfg))
+    outputs = baseline.build_model()(batch["image"])
+    _, terms = baseline.build_criterion(0)(outputs, batch)
+    full = gather_at(outputs["id"], batch["ind"])
+    expected, expected_terms = matching_loss(full[first], full[second], mask[first], mask[second])
+    assert torch.isclose(terms["reid"], expected, rtol=1e-5)
+    assert terms["reid/num_pos"] == expected_terms["num_pos"] > 0

@@ -54,14 +54,20 @@ def collate_frames(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def collate_pairs(pairs: Sequence[tuple[dict[str, Any], dict[str, Any], bool]]) -> dict[str, Any]:
-    """B frame pairs ``(sample_a, sample_b, negative)`` -> one frame batch of 2B samples ordered
-    ``a_0 .. a_{B-1}, b_0 .. b_{B-1}`` (one forward pass covers both frames; pair i is rows i and
-    B + i), padded to one object count K, plus ``pair_negative`` (B,) bool and ``num_pairs`` = B."""
-    if not pairs:
+def collate_pairs(items: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """B items ``(sample_1, ..., sample_k, negative)`` (k >= 2; frame pairs have k = 2) -> one
+    frame batch of kB samples in slot order ``1_0 .. 1_{B-1}, 2_0 .. 2_{B-1}, ...`` (one
+    forward pass covers every frame; frame s of item i is row (s - 1) B + i), padded to one
+    object count K, plus ``pair_negative`` (B,) bool, ``num_pairs`` = B (the number of items)
+    and ``pair_frames`` = k."""
+    if not items:
         raise ValueError("collate_pairs: empty batch")
-    samples = [p[0] for p in pairs] + [p[1] for p in pairs]
-    batch = collate_frames(samples)
-    batch["pair_negative"] = torch.tensor([bool(p[2]) for p in pairs], dtype=torch.bool)
-    batch["num_pairs"] = len(pairs)
+    k = len(items[0]) - 1
+    if k < 2 or any(len(item) != k + 1 for item in items):
+        raise ValueError(f"collate_pairs: items must all be (k >= 2 samples, negative), got "
+                         f"lengths {sorted({len(item) for item in items})}")
+    batch = collate_frames([item[s] for s in range(k) for item in items])
+    batch["pair_negative"] = torch.tensor([bool(item[-1]) for item in items], dtype=torch.bool)
+    batch["num_pairs"] = len(items)
+    batch["pair_frames"] = k
     return batch

@@ -17,7 +17,7 @@ from utrack.data.synthetic import generate_dataset
 from utrack.data.targets import encode_centernet_targets
 from utrack.data.transforms import (AffineParams, Letterbox, jitter_affine, letterbox, sample_affine,
                                     sample_hsv, to_tensor, transform_frame)
-from utrack.errors import DataFormatError
+from utrack.errors import ConfigError, DataFormatError
 
 TargetBuilder = Callable[[dict[str, Any]], dict[str, Any]]
 #: ``(sample, previous or None, rng) -> extra keys for sample`` (see ``MOTTrainDataset``)
@@ -49,6 +49,20 @@ def pair_offset(rng: np.random.Generator, frame: int, frames: range, window: int
     return int(choices[int(rng.integers(len(choices)))])
 
 
+def clip_frames(rng: np.random.Generator, frame: int, frames: range, window: int,
+                count: int) -> list[int]:
+    """``count`` further frames for a clip with ``frame``: a run of ``window + 1`` consecutive
+    frames of ``frames`` that contains ``frame`` is drawn uniformly, then ``count`` of its other
+    frames without repetition, so every two frames of the clip are at most ``window`` apart.
+    A split too short for that repeats ``frame`` (as :func:`pair_offset` gives 0)."""
+    lo = max(frames.start, frame - window)
+    hi = max(lo, min(frame, frames.stop - 1 - window))
+    start = int(lo + rng.integers(hi - lo + 1))
+    others = [f for f in range(start, min(start + window, frames.stop - 1) + 1) if f != frame]
+    picked = [int(f) for f in rng.choice(others, size=min(count, len(others)), replace=False)]
+    return picked + [frame] * (count - len(picked))
+
+
 def previous_offset(rng: np.random.Generator, frame: int, frames: range, max_dist: int) -> int:
     """Offset to CenterTrack's "previous" frame: uniform over ``-max_dist .. max_dist`` (0 and
     later frames included, as CenterTrack samples any nearby frame) inside ``frames``."""
@@ -65,7 +79,10 @@ class MOTTrainDataset(Dataset):
     Items are the frames of split ``cfg.split`` of every sequence. In ``"single"`` mode an item
     is one sample dict; in ``"pair"`` mode it is ``(sample_a, sample_b, False)`` with frame B of
     the same sequence at a distance 1..``cfg.data.pair_window`` (see ``pair_offset``), augmented
-    with the same affine (plus ``cfg.augment.pair_jitter``) and the same flip.
+    with the same affine (plus ``cfg.augment.pair_jitter``) and the same flip. With
+    ``cfg.pair_frames`` = k > 2 it is ``(sample_1, ..., sample_k, False)``: the first frame and
+    k - 1 others of a window of ``pair_window + 1`` frames (see ``clip_frames``), each of the
+    others through its own jitter of the same affine.
 
     CenterTrack modes: the previous frame is drawn at ``previous_offset`` (within
     ``cfg.centertrack.max_frame_dist``, inside the split) and goes through the same affine and
@@ -95,6 +112,8 @@ class MOTTrainDataset(Dataset):
                  down_ratio: int = 4, previous_builder: PreviousBuilder | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not (isinstance(cfg.pair_frames, int) and cfg.pair_frames >= 2):
+            raise ConfigError(f"data.pair_frames must be an integer >= 2, got {cfg.pair_frames!r}")
         self.cfg = cfg
         self.mode = mode
         self.previous_builder = previous_builder
@@ -119,9 +138,17 @@ class MOTTrainDataset(Dataset):
         if not self.items:
             raise ValueError(f"MOTTrainDataset: split {cfg.split!r} has no frames")
 
+    @property
+    def frames_per_item(self) -> int:
+        """Images an item puts through the network: k in pair mode, 2 with CenterTrack's
+        previous frame as a pair, else 1."""
+        return {"pair": self.cfg.pair_frames, "previous_pair": 2}.get(self.mode, 1)
+
     def __len__(self) -> int:
         if self.mode in PAIR_MODES:
-            return max(1, round(len(self.items) * self.cfg.pair_epoch_fraction))
+            # the fraction is given for pairs: k-frame items show as many images in 2 / k of it
+            fraction = self.cfg.pair_epoch_fraction * 2 / self.frames_per_item
+            return max(1, round(len(self.items) * fraction))
         return len(self.items)
 
     def anchor(self, index: int) -> int:
@@ -155,11 +182,16 @@ class MOTTrainDataset(Dataset):
         if self.mode in ("previous", "previous_pair"):
             return self.load_with_previous(seq_idx, frame, affine, rng)
         seq = self.sequences[seq_idx]
-        frame_b = frame + pair_offset(rng, frame, seq.frames(self.cfg.split), self.cfg.pair_window)
-        affine_b = jitter_affine(affine, rng, aug.pair_jitter) if affine is not None else None
-        sample_a = self.load_sample(seq_idx, frame, affine, rng)
-        sample_b = self.load_sample(seq_idx, frame_b, affine_b, rng)
-        return sample_a, sample_b, False
+        frames = seq.frames(self.cfg.split)
+        if self.cfg.pair_frames == 2:
+            others = [frame + pair_offset(rng, frame, frames, self.cfg.pair_window)]
+        else:
+            others = clip_frames(rng, frame, frames, self.cfg.pair_window, self.cfg.pair_frames - 1)
+        affines = [jitter_affine(affine, rng, aug.pair_jitter) if affine is not None else None
+                   for _ in others]
+        samples = [self.load_sample(seq_idx, frame, affine, rng)]
+        samples += [self.load_sample(seq_idx, f, a, rng) for f, a in zip(others, affines)]
+        return (*samples, False)
 
     def load_with_previous(self, seq_idx: int, frame: int, affine: AffineParams | None,
                            rng: np.random.Generator

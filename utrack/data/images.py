@@ -214,6 +214,9 @@ class ImageTrainDataset(Dataset):
                  down_ratio: int = 4) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "pair" and cfg.pair_frames != 2:
+            raise ConfigError(f"data.pair_frames={cfg.pair_frames}: image pairs are two views of "
+                              "one image or two images (set data.pair_frames=2)")
         self.records = list(records)
         if not self.records:
             raise DataFormatError("ImageTrainDataset: no images to train on")

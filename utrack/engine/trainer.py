@@ -32,8 +32,10 @@ CHECKPOINT_FORMAT = "utrack-checkpoint-1"
 
 
 def images_per_item(dataset: Any) -> int:
-    """2 for datasets whose items are frame pairs (both frames go through the network), else 1."""
-    return 2 if getattr(dataset, "mode", "single") in PAIR_MODES else 1
+    """Images an item puts through the network: ``dataset.frames_per_item`` when it has one,
+    else 2 for frame pairs and 1 for single frames."""
+    default = 2 if getattr(dataset, "mode", "single") in PAIR_MODES else 1
+    return int(getattr(dataset, "frames_per_item", default))
 
 
 class TrainStep(nn.Module):
@@ -99,9 +101,10 @@ class Trainer:
         self.sampler = DistributedSampler(dataset, num_replicas=runtime.world_size,
                                           rank=runtime.rank, shuffle=True, seed=cfg.train.seed,
                                           drop_last=False)
-        # train.batch_size counts images: runs on frame pairs and on single frames make the
-        # same number of steps over the same number of images when an epoch of pairs has half
-        # as many items (data.pair_epoch_fraction 0.5)
+        # train.batch_size counts images: runs on frame pairs (or items of k frames) and on
+        # single frames make the same number of steps over the same number of images when an
+        # epoch of pairs has half as many items (data.pair_epoch_fraction 0.5; k-frame items
+        # use 2 / k of it)
         per_rank_batch = max(1, cfg.train.batch_size
                              // (runtime.world_size * images_per_item(dataset)))
         self.loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=self.sampler,
