@@ -34,6 +34,8 @@ def records(shared_data: Path) -> list[ImageRecord]:
 
 def test_negative_pairs_come_from_different_scenes(records: list[ImageRecord]) -> None:
     ds = ImageTrainDataset(records, data_cfg(), mode="pair")
+    assert ds.frames_per_item == 2
+    assert ImageTrainDataset(records, data_cfg(), mode="single").frames_per_item == 1
     negatives = 0
     for epoch in range(20):
         ds.set_epoch(epoch)

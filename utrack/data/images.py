@@ -248,6 +248,11 @@ class ImageTrainDataset(Dataset):
         self._negatives: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def frames_per_item(self) -> int:
+        """Images an item puts through the network: 2 in pair mode, else 1."""
+        return 2 if self.mode == "pair" else 1
+
     def __len__(self) -> int:
         if self.mode == "pair":
             return max(1, round(len(self.records) * self.cfg.pair_epoch_fraction))

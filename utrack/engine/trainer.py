@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from utrack import __version__
 from utrack.config import Config, config_to_dict, save_config
-from utrack.data.datasets import PAIR_MODES
 from utrack.engine.runtime import Runtime, reduce_mean, rng_state, set_rng_state
 from utrack.errors import CheckpointError
 from utrack.models.checkpoint import load_checkpoint, save_checkpoint
@@ -32,10 +31,9 @@ CHECKPOINT_FORMAT = "utrack-checkpoint-1"
 
 
 def images_per_item(dataset: Any) -> int:
-    """Images an item puts through the network: ``dataset.frames_per_item`` when it has one,
-    else 2 for frame pairs and 1 for single frames."""
-    default = 2 if getattr(dataset, "mode", "single") in PAIR_MODES else 1
-    return int(getattr(dataset, "frames_per_item", default))
+    """Images an item puts through the network: ``dataset.frames_per_item`` (both training
+    datasets have it; 1 for any other dataset)."""
+    return int(getattr(dataset, "frames_per_item", 1))
 
 
 class TrainStep(nn.Module):
