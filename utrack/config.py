@@ -156,6 +156,9 @@ class TrackerConfig:
     track_buffer: int = 30  # frames at 30 fps; scaled by fps / 30
     emb_thresh: float = 0.4
     iou_thresh: float = 0.5
+    # FairMOT stage 2 also IoU-matches Lost tracks lost for at most this many frames
+    # (0 = FairMOT: Tracked tracks only)
+    lost_iou_frames: int = 0
     unconfirmed_thresh: float = 0.7
     iou_only_thresh: float = 0.8  # first stage when there are no embeddings (--reid none)
     motion_lambda: float = 0.98

@@ -9,7 +9,10 @@ One ``update`` per frame (DESIGN.md section 6):
    (``use_embeddings=False`` or detections with no embeddings) IoU with ``cfg.iou_only_thresh``;
    matched Lost tracks are re-activated with their id;
 4. stage 2: IoU of the remaining Tracked pool tracks, limit ``cfg.iou_thresh``; unmatched ones
-   become Lost (Lost tracks only come back through stage 1 or refinding);
+   become Lost. Lost tracks only come back through stage 1 or refinding (FairMOT), unless
+   ``cfg.lost_iou_frames`` > 0: then Lost tracks lost for at most that many frames also take
+   part (without it, a track missed for one frame whose embedding drifted past
+   ``cfg.emb_thresh`` is duplicated by a new track on the same person);
 5. stage 3: unconfirmed tracks (created on the previous frame) by IoU, ``cfg.unconfirmed_thresh``;
    matched ones are confirmed, the others removed;
 6. new (unconfirmed, except on frame 1) tracks from the remaining detections;
@@ -115,13 +118,18 @@ class JDETracker(BaseTracker):
         rows, row_dets = matches[:, 0].tolist(), matches[:, 1].tolist()
         reactivated = [pool[r] for r in rows if r >= num_tracked]
 
-        # Stage 2: IoU, remaining Tracked tracks only.
+        # Stage 2: IoU, remaining Tracked tracks (and recently Lost ones, cfg.lost_iou_frames).
         cand = u_pool[u_pool < num_tracked]
+        if cfg.lost_iou_frames > 0:
+            recent = [i for i in u_pool[u_pool >= num_tracked].tolist()
+                      if pool[i].frames_lost <= cfg.lost_iou_frames]
+            cand = np.concatenate([cand, np.asarray(recent, dtype=cand.dtype)])
         matches, u_cand, u_det2 = linear_assignment(
             iou_distance(pool_boxes[cand], boxes[u_det]), cfg.iou_thresh)
         rows += cand[matches[:, 0]].tolist()
         row_dets += u_det[matches[:, 1]].tolist()
-        newly_lost = [pool[i] for i in cand[u_cand].tolist()]
+        reactivated += [pool[i] for i in cand[matches[:, 0]].tolist() if i >= num_tracked]
+        newly_lost = [pool[i] for i in cand[u_cand].tolist() if i < num_tracked]
         for track in newly_lost:
             track.mark_lost()
         det_left = u_det[u_det2]

@@ -128,6 +128,21 @@ def test_lost_track_does_not_come_back_with_another_identity():
     assert all(1 not in o for o in outs[10:])
 
 
+@pytest.mark.parametrize("missing, back", [(1, True), (2, True), (3, False)])
+def test_lost_iou_frames_lets_a_recently_lost_track_back_through_iou(missing, back):
+    """With ``lost_iou_frames = 2`` a track missed for 1-2 frames whose embedding changed
+    (cosine distance 1 > emb_thresh) returns in stage 2 with its id; after 3 it does not."""
+    tracker = JDETracker(replace(TrackerConfig(), lost_iou_frames=2))
+    seq = missing_sequence(range(11, 11 + missing), 25, returning_identity=2)
+    outs = [centers(tracker.update(d)) for d in seq]
+    back_at = 11 + missing  # the first frame with a detection again (1-based)
+    if back:
+        assert all(o[1] == pytest.approx(100 + 2 * f, abs=1.5)
+                   for f, o in enumerate(outs[back_at - 1:], start=back_at))
+        assert max(t.track_id for t in tracker.tracks) == 2
+    else:
+        assert all(1 not in o for o in outs[back_at - 1:])
+
 @pytest.mark.parametrize("missing, same_id", [(5, True), (6, False)])
 def test_track_lost_longer_than_the_buffer_is_forgotten(missing, same_id):
     tracker = JDETracker(replace(TrackerConfig(), track_buffer=5), frame_rate=30.0)
