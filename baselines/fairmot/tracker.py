@@ -126,9 +126,10 @@ class JDETracker(BaseTracker):
             cand = np.concatenate([cand, np.asarray(recent, dtype=cand.dtype)])
         matches, u_cand, u_det2 = linear_assignment(
             iou_distance(pool_boxes[cand], boxes[u_det]), cfg.iou_thresh)
-        rows += cand[matches[:, 0]].tolist()
+        matched_pool = cand[matches[:, 0]].tolist()
+        rows += matched_pool
         row_dets += u_det[matches[:, 1]].tolist()
-        reactivated += [pool[i] for i in cand[matches[:, 0]].tolist() if i >= num_tracked]
+        reactivated += [pool[i] for i in matched_pool if i >= num_tracked]
         newly_lost = [pool[i] for i in cand[u_cand].tolist() if i < num_tracked]
         for track in newly_lost:
             track.mark_lost()

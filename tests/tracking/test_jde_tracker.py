@@ -143,6 +143,7 @@ def test_lost_iou_frames_lets_a_recently_lost_track_back_through_iou(missing, ba
     else:
         assert all(1 not in o for o in outs[back_at - 1:])
 
+
 @pytest.mark.parametrize("missing, same_id", [(5, True), (6, False)])
 def test_track_lost_longer_than_the_buffer_is_forgotten(missing, same_id):
     tracker = JDETracker(replace(TrackerConfig(), track_buffer=5), frame_rate=30.0)
