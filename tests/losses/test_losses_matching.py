@@ -19,6 +19,7 @@ from utrack.losses.masked import (
     pad_embeddings,
     trim_padding,
 )
+from naive_matching import naive_torch_loss
 from utrack.losses.matching import MatchingLoss, assignment_matrix, matching_loss
 
 # ---------------------------------------------------------------------------------------------
@@ -557,37 +558,6 @@ def test_every_combination_of_terms_is_accepted() -> None:
         for subset in itertools.combinations(full, r):
             loss, _ = matching_loss(emb_a, emb_b, mask_a, mask_b, terms=subset)
             assert loss.item() == pytest.approx(sum(full[t] for t in subset) / 3, abs=1e-6)
-
-
-def naive_torch_loss(list_a: list[torch.Tensor], list_b: list[torch.Tensor],
-                     negatives: list[bool], placeholder: str, temperature: str | float,
-                     margin: float = 0.5) -> torch.Tensor:
-    """Eq. 1-8 pair by pair with autograd (independent of the vectorised code's hand-written
-    backward): the gradient reference."""
-    losses = []
-    for fa, fb, neg in zip(list_a, list_b, negatives):
-        n, m = len(fa), len(fb)
-        if n == 0 or m == 0:
-            continue
-        k = n + m
-        f = torch.nn.functional.normalize(torch.cat([fa, fb]), dim=1)
-        sim = f @ f.t()
-        diag = torch.eye(k, dtype=torch.bool)
-        logits = sim.masked_fill(diag, float("-inf"))
-        if neg or placeholder != "none":
-            p = sim.detach()[~diag].mean() if placeholder == "mean" and not neg else sim.new_zeros(())
-            logits = torch.cat([logits, p.expand(k, 1)], 1)
-        factor = 2 * math.log(logits.shape[1] + 1) if temperature == "adaptive" else temperature
-        mat = torch.softmax(factor * logits, dim=1)
-        if neg:
-            losses.append(mat[:, :k].sum() / k)
-            continue
-        intra = mat[:n, :n].sum() + mat[n:, n:k].sum()
-        top2 = mat.topk(2, dim=1).values
-        inter = torch.relu(top2[:, 1] + margin - top2[:, 0]).sum()
-        cycle = (mat[n:, :n] - mat[:n, n:k].t()).abs().sum()
-        losses.append((intra + inter + cycle) / k)
-    return torch.stack(losses).mean()
 
 
 @pytest.mark.parametrize("placeholder", ["mean", "zero", "none"])

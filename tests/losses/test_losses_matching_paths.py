@@ -10,7 +10,7 @@ import torch
 
 import utrack.losses.matching as matching_module
 from utrack.losses.masked import l2_normalize, normalize_
-from utrack.losses.matching import matching_loss
+from utrack.losses.matching import assignment_matrix, matching_loss
 
 
 def reference_loss(frames_a: list[list[list[float]]], frames_b: list[list[list[float]]],
@@ -132,3 +132,11 @@ def test_normalize_in_place_matches_l2_normalize(dtype: torch.dtype, big: float)
     torch.testing.assert_close(y, l2_normalize(x, gain))
     torch.testing.assert_close(coef, gain / norm.clamp(min=1e-12))
     assert torch.isfinite(y).all() and y[2, 3].abs().sum() == 0
+
+
+def test_empty_batch_has_an_empty_assignment_matrix() -> None:
+    """No pair at all (B = 0): M' is empty, not an error (normalize_ sees no vector)."""
+    mat = assignment_matrix(torch.randn(0, 2, 8), torch.randn(0, 3, 8))
+    assert mat.shape == (0, 5, 6)
+    x = torch.randn(0, 4, 8)
+    assert normalize_(x, torch.ones(1)).shape == (0, 4, 1)

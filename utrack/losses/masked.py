@@ -12,6 +12,7 @@ masks enter as additive biases or 0/1 factors of broadcast shapes wherever it ma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Union
 
@@ -114,7 +115,7 @@ def normalize_(x: torch.Tensor, gain: torch.Tensor, eps: float = 1e-12) -> torch
     if x.device.type == "cpu":
         # one pass when no square overflows; checking costs a host sync, free on CPU only
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        if bool(torch.isfinite(norm).all()):
+        if norm.numel() == 0 or math.isfinite(norm.max().item()):
             coef = gain / norm.clamp_(min=eps)
             x.mul_(coef)
             return coef

@@ -18,7 +18,8 @@ is at hand, also works out the gradient through the softmax, the Gram matrix and
 normalisation (in place, on its own buffers); the backward is one matmul. The per-pair scalars
 (T, 1 / (N + M), the Eq. 8 weights) are computed on the host from the object counts that the
 trimming synchronises anyway, and a batch without padded slots or invalid pairs skips the
-masking.
+masking. At typical sizes most of the time on CPU beyond the two matmuls and the softmax is
+per-operation overhead, so the code keeps the number of tensor operations (views included) low.
 
 Where the official release differs we follow the paper: the release's negative-pair branch can
 never run (its pair sampler disables negatives), so Eq. 7-8 are implemented from the paper; its
@@ -49,13 +50,15 @@ Ragged pairs can be given as lists; a pair with an empty frame is skipped:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import itertools
 import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Union
+from typing import Literal, Union
 
 import torch
 from torch import nn
@@ -104,23 +107,55 @@ class _Layout:
     the host from the object counts (the one synchronisation, shared with the trimming)."""
 
     k1: int
-    objects: torch.Tensor | None   # (B, K) compute dtype, 1 at objects of valid pairs; None: all
-    summary: torch.Tensor          # (7, B) weights of the per-pair values, see _linearised_terms
-    one: torch.Tensor              # (B,) 1
-    num_objects: torch.Tensor      # (B,) N + M (0 for an invalid pair)
-    root: torch.Tensor             # (B,) sqrt(T), T the softmax factor
-    inv_factor: torch.Tensor       # (B,) 1 / T
-    ph_scale: torch.Tensor         # (B,) 1 / (N + M)(N + M - 1) ("mean" p; 0 for negatives)
-    ph_bias: torch.Tensor          # (B,) the finite -inf where a pair has no placeholder column
-    valid: torch.Tensor            # (B,) 1 for a valid pair
-    pos_scale: torch.Tensor        # (B,) d loss / d (Eq. 6 sum): 1 / ((N + M) Nvalid), positives
-    ph_weight: torch.Tensor        # (B,) -1 / ((N + M) Nvalid) for negatives: Eq. 7's weight
-    all_placeholders: bool         # every pair has a placeholder column (``ph_bias`` is 0)
+    objects: torch.Tensor | None  # (B, K) compute dtype, 1 at objects of valid pairs; None: all
+    summary: torch.Tensor         # (7, B) weights of the per-pair values, see _summary
+    is_pos: torch.Tensor          # (B,) 1 for a valid positive pair
+    is_neg: torch.Tensor          # (B,) 1 for a valid negative pair
+    one: torch.Tensor             # (B,) 1
+    num_objects: torch.Tensor     # (B,) N + M (0 for an invalid pair)
+    root: torch.Tensor            # (B,) sqrt(T), T the softmax factor
+    inv_factor: torch.Tensor      # (B,) 1 / T
+    ph_scale: torch.Tensor        # (B,) 1 / (N + M)(N + M - 1) ("mean" p; 0 for negatives)
+    ph_bias: torch.Tensor         # (B,) the finite -inf where a pair has no placeholder column
+    valid: torch.Tensor           # (B,) 1 for a valid pair
+    grad_scale: torch.Tensor      # (B,) d loss / d (a pair's Eq. 6 or 7 sum), 1 / (N + M) Nvalid
+    all_placeholders: bool        # every pair has a placeholder column (``ph_bias`` is 0)
+    negatives: bool               # some valid pair is negative
 
     @property
     def dense(self) -> bool:
         """No padded slot and no invalid pair: every row and column holds an object."""
         return self.objects is None
+
+
+@functools.lru_cache(maxsize=4096)
+def _pair_scalars(n: int, m: int, negative: int, npos: int, nneg: int, placeholder: str,
+                  temperature: Temperature, neg_big: float) -> tuple[float, ...]:
+    """The 15 values of :func:`_layout`'s table for a pair with ``n`` and ``m`` objects (not
+    valid if one is 0) in a batch of ``npos`` valid positive and ``nneg`` valid negative pairs.
+    """
+    num = n + m if n > 0 and m > 0 else 0
+    pos, neg = float(num > 0 and not negative), float(num > 0 and bool(negative))
+    # negatives always get a placeholder (p = 0): without one every row of M' sums to 1 over
+    # object columns and Eq. 7 would be the constant N + M, even in "none" mode
+    has_ph = placeholder != "none" or bool(negative)
+    if temperature == "adaptive":
+        # T = 2 log(C + 1), C = N + M (+ 1 placeholder) counts every column incl. the
+        # diagonal; the clamp only touches invalid pairs (a valid pair has C >= 2)
+        factor = max(2.0 * math.log(num + 1 + has_ph), 1.0)
+    else:
+        factor = float(temperature)
+    per_object = 1.0 / max(num, 1)
+    to_pos, to_neg, to_all = 1.0 / max(npos, 1), 1.0 / max(nneg, 1), 1.0 / max(npos + nneg, 1)
+    return (
+        # summary weights: means over positive / negative pairs of the per-pair values divided
+        # by N + M, the mean p (divided by T), Eq. 8 (= sum / Nvalid) and the counts
+        pos * per_object * to_pos, neg * per_object * to_neg, pos / factor * to_pos,
+        pos * per_object * to_all, neg * per_object * to_all, pos, neg,
+        1.0, float(num), math.sqrt(factor), 1.0 / factor,
+        (1.0 - neg) / max(num * (num - 1), 1), 0.0 if has_ph else neg_big, pos + neg,
+        (pos + neg) * per_object * to_all,
+    )
 
 
 def _layout(mask_a: torch.Tensor, mask_b: torch.Tensor, counts: Sequence[Sequence[int]],
@@ -129,54 +164,32 @@ def _layout(mask_a: torch.Tensor, mask_b: torch.Tensor, counts: Sequence[Sequenc
 
     ``counts``: :func:`batch_counts` of the masks, the objects per pair in A and in B, and
     optionally the pairs' negative flags. The per-pair scalars are computed in Python floats
-    and reach the device as one (15, B) tensor.
+    (cached per kind of pair) and reach the device as one (15, B) tensor.
     """
-    batch, k1 = mask_a.shape
-    negative = counts[2] if len(counts) > 2 else [0] * batch
-    num = [n + m if n > 0 and m > 0 else 0 for n, m in zip(counts[0], counts[1])]
-    is_neg = [float(bool(g) and n > 0) for g, n in zip(negative, num)]
-    is_pos = [float(not g and n > 0) for g, n in zip(negative, num)]
-    # negatives always get a placeholder (p = 0): without one every row of M' sums to 1 over
-    # object columns and Eq. 7 would be the constant N + M, even in "none" mode
-    has_ph = [placeholder != "none" or bool(g) for g in negative]
-    if temperature == "adaptive":
-        # T = 2 log(C + 1), C = N + M (+ 1 placeholder) counts every column incl. the diagonal;
-        # the clamp only touches invalid pairs (a valid pair has C >= 2)
-        factor = [max(2.0 * math.log(n + 1 + h), 1.0) for n, h in zip(num, has_ph)]
-    else:
-        factor = [float(temperature)] * batch
-    per_object = [1.0 / max(n, 1) for n in num]
-    npos, nneg = sum(is_pos), sum(is_neg)
-    to_pos, to_neg, to_all = 1.0 / max(npos, 1.0), 1.0 / max(nneg, 1.0), 1.0 / max(npos + nneg, 1.0)
-    pos_per_object = [p * o for p, o in zip(is_pos, per_object)]
-    neg_per_object = [q * o for q, o in zip(is_neg, per_object)]
-    neg_big = torch.finfo(dtype).min / 8  # a finite -inf: exp() underflows to exactly 0
-    rows = [
-        # summary weights: means over positive / negative pairs of the per-pair values divided
-        # by N + M, the mean p (divided by T), Eq. 8 (= sum / Nvalid) and the counts
-        [w * to_pos for w in pos_per_object], [w * to_neg for w in neg_per_object],
-        [p * to_pos / f for p, f in zip(is_pos, factor)],
-        [w * to_all for w in pos_per_object], [w * to_all for w in neg_per_object],
-        is_pos, is_neg,
-        [1.0] * batch, num, [math.sqrt(f) for f in factor], [1.0 / f for f in factor],
-        [(1.0 - q) / max(n * (n - 1), 1) for q, n in zip(is_neg, num)],
-        [0.0 if h else neg_big for h in has_ph], [float(n > 0) for n in num],
-        [-w * to_all for w in neg_per_object],
-    ]
+    (batch, k1), k2 = mask_a.shape, mask_b.shape[1]
+    flags = counts[2] if len(counts) > 2 else [0] * batch
+    valid = [n > 0 and m > 0 for n, m in zip(counts[0], counts[1])]
+    nneg = sum(itertools.compress(flags, valid))
+    npos = sum(valid) - nneg
+    values = array("d" if dtype == torch.float64 else "f", itertools.chain.from_iterable(map(
+        _pair_scalars, counts[0], counts[1], flags, itertools.repeat(npos),
+        itertools.repeat(nneg), itertools.repeat(placeholder), itertools.repeat(temperature),
+        itertools.repeat(torch.finfo(dtype).min / 8))))  # a finite -inf: exp() underflows to 0
     if batch:
-        flat = array("d" if dtype == torch.float64 else "f", [x for row in rows for x in row])
-        table = torch.frombuffer(flat, dtype=dtype).view(len(rows), batch)    # one host->device
-        table = table.to(mask_a.device) if mask_a.device.type != "cpu" else table.clone()
+        table = torch.frombuffer(values, dtype=dtype).view(batch, 15).t()    # (15, B)
+        if mask_a.device.type != "cpu":
+            table = table.to(mask_a.device)                                  # one host->device
     else:
-        table = torch.empty(len(rows), 0, dtype=dtype, device=mask_a.device)
-    one, num_t, root, inv_factor, ph_scale, ph_bias, valid, ph_weight = table[7:].unbind()
+        table = torch.empty(15, 0, dtype=dtype, device=mask_a.device)
+    rows = table.unbind()
     objects = None
-    if not all(n == k1 + mask_b.shape[1] for n in num):
+    if npos + nneg < batch or counts[0].count(k1) < batch or counts[1].count(k2) < batch:
         objects = torch.cat([mask_a, mask_b], 1).to(dtype)
-        if not all(n > 0 for n in num):
-            objects.mul_(valid.unsqueeze(1))
-    return _Layout(k1, objects, table[:7], one, num_t, root, inv_factor, ph_scale, ph_bias,
-                   valid, table[3], ph_weight, all(has_ph))
+        if npos + nneg < batch:
+            objects.mul_(rows[13].unsqueeze(1))
+    # rows 5 to 14 are the fields is_pos to grad_scale, in order
+    return _Layout(k1, objects, table[:7], *rows[5:], placeholder != "none" or all(flags),
+                   nneg > 0)
 
 
 @dataclass
@@ -200,11 +213,10 @@ def _forward(a: torch.Tensor, b: torch.Tensor, lay: _Layout, placeholder: str,
     e.g. to round C up to a multiple of 8, on which the matmul runs faster. Full-size work is
     float arithmetic on fresh buffers, mostly in place: padded rows are multiplied by 0 and
     excluded columns get a huge negative bias (a finite -inf), because bool ``where`` /
-    ``masked_fill`` on full tensors cost several times a float add on CPU; at these sizes
-    per-op overhead is a large part of the time, so the op count is kept low.
+    ``masked_fill`` on full tensors cost several times a float add on CPU.
     """
-    batch, _, dim = a.shape
-    k = a.shape[1] + b.shape[1]
+    batch, k1, dim = a.shape
+    k = k1 + b.shape[1]
     columns = k + 1 if columns is None else columns
     # gain sqrt(T) * mask: the Gram matrix is T * S directly, and padded slots (any finite
     # value) become zero vectors. The zero rows at the end give the placeholder column (and
@@ -213,7 +225,7 @@ def _forward(a: torch.Tensor, b: torch.Tensor, lay: _Layout, placeholder: str,
     if not lay.dense:
         gain = gain * lay.objects.unsqueeze(2)
     rows = torch.cat([a, b, a.new_zeros(batch, columns - k, dim)], 1)        # (B, C, D)
-    y = rows[:, :k]
+    y = rows.narrow(1, 0, k)
     coef = normalize_(y, gain)
     logits = torch.bmm(y, rows.transpose(1, 2))                              # T * S, Eq. 1
     diagonal = logits.diagonal(dim1=1, dim2=2)
@@ -256,11 +268,11 @@ def _top2(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns values and column indices, (B, K, 2) each. Of tied entries either may come first;
     a tie for the largest gives ``second == largest``.
 
-    ``max(dim)`` with indices is several times slower than ``amax`` on CPU. For float32: a
-    float32 value converted to float64 has 29 zero low mantissa bits, and non-negative floats
-    order as their bit patterns do, so the column index is packed into those bits and an
-    integer ``amax`` gives each row's largest entry with its column. These int64 keys take
-    twice the memory of ``mat``: big batches are done a few pairs at a time.
+    ``max(dim)`` with indices is several times slower than ``amax`` on CPU (``topk`` slower
+    still). For float32: a float32 value converted to float64 has 29 zero low mantissa bits,
+    and non-negative floats order as their bit patterns do, so the column index is packed into
+    those bits and an integer ``amax`` gives each row's largest entry with its column. These
+    int64 keys take twice the memory of ``mat``: big batches are done a few pairs at a time.
     """
     batch, rows, columns = mat.shape
     if mat.dtype == torch.float32 and columns <= _INDEX_MASK:
@@ -280,40 +292,6 @@ def _top2(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mat.gather(2, at), at
 
 
-class _Blocks(NamedTuple):
-    """Views of M' (B, K, C): A->A (B, K1, K1), A->B, B->A, B->B and the placeholder (B, K)."""
-
-    aa: torch.Tensor
-    ab: torch.Tensor
-    ba: torch.Tensor
-    bb: torch.Tensor
-    placeholder: torch.Tensor
-
-    @classmethod
-    def of(cls, mat: torch.Tensor, k1: int) -> _Blocks:
-        k = mat.shape[1]
-        to_a, to_b, _ = mat.split([k1, k - k1, mat.shape[2] - k], dim=2)
-        (aa, ba), (ab, bb) = to_a.split([k1, k - k1], dim=1), to_b.split([k1, k - k1], dim=1)
-        return cls(aa, ab, ba, bb, mat.select(2, k))
-
-
-@dataclass
-class _Weights:
-    """d loss / d M' (B, K, C) in pieces, and its products with M' summed over each row.
-
-    The terms are piecewise linear in M'. A constant added to a row of the weights does not
-    change the softmax's backward (a row of M' sums to 1), so Eq. 7's weight 1 on the object
-    columns is kept as -1 on the placeholder column.
-    """
-
-    same: torch.Tensor | float  # (B, 1, 1) weight of the same-frame blocks (intra, Eq. 3)
-    sign: torch.Tensor | None   # (B, K2, K1) weights of the B->A block; A->B: minus its transpose
-    placeholder: torch.Tensor   # (B, 1) weight of the placeholder column
-    at: torch.Tensor | None     # (B, K, 2) the columns of the sparse inter weights (Eq. 4)
-    sparse: torch.Tensor | None  # (B, K, 2) those weights times the M' entries they weigh
-    rowsum: torch.Tensor        # (B, K) sum_j M'[i, j] * weight[i, j]
-
-
 @functools.lru_cache(maxsize=32)
 def _signs(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(2,) [-1, 1]: the signs of the inter weights at the largest and second largest entry."""
@@ -324,7 +302,7 @@ def _signs(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 def _summary_selection(chosen: tuple[bool, ...], device: torch.device, dtype: torch.dtype,
                        ) -> torch.Tensor:
     """(49, 9): the logged scalars (in the order of ``_LOGGED``) and the loss as sums of the
-    entries of the flattened (7, 7) product of :func:`_linearised_terms`.
+    entries of the flattened (7, 7) product of :func:`_summary`.
 
     Its rows are the summary weights of :class:`_Layout` (0 mean positive, 1 mean negative,
     2 mean p, 3 and 4 Eq. 8 for positives and negatives, 5 and 6 counts), its columns the
@@ -342,89 +320,81 @@ def _summary_selection(chosen: tuple[bool, ...], device: torch.device, dtype: to
     return select.view(49, 9).to(device)
 
 
-def _linearised_terms(mat: torch.Tensor, blocks: _Blocks, lay: _Layout, ph_logit: torch.Tensor,
-                      margin: float, selected: tuple[str, ...],
-                      ) -> tuple[torch.Tensor, torch.Tensor, _Weights]:
-    """Eq. 3-8 of a batch of M' (B, K, C): the loss, the logged terms and d loss / d M'.
+def _terms(fwd: _Forward, lay: _Layout, margin: float, chosen: tuple[bool, ...], grad: bool,
+           ) -> torch.Tensor:
+    """Eq. 3-7 of a batch of M' (B, K, C): the per-pair values (B, 7) that :func:`_summary`
+    combines. With ``grad``, M' is then overwritten with d loss / d logits (but for the
+    placeholder's and excluded columns, never used: their logits are constant), up to the
+    factor ``lay.grad_scale``.
 
     Every term is piecewise linear in M' (sums, ``|.|``, ``max``, ``relu``): with its active
-    pieces fixed, its (sub)gradient is 1 on the same-frame blocks (intra),
-    +-sign(M'[i, j] - M'[j, i]) on the cross blocks (cycle), +1 at each active row's second
-    largest and -1 at its largest entry (inter), 1 on the object columns (negative pairs).
-
-    Returns:
-        the loss (scalar, Eq. 8), the 8 logged scalars (see :func:`matching_loss`) stacked in
-        the order of ``_LOGGED``, and the weights, already divided by (N + M) and the number of
-        valid pairs (Eq. 6-8).
+    pieces fixed, d (a pair's sum) / d M' = W is 1 on the same-frame blocks (intra, Eq. 3),
+    s = sign(M'[i, j] - M'[j, i]) at M'[i, j] and -s at M'[j, i] for i in B, j in A (cycle,
+    Eq. 5), -1 at an active row's largest and +1 at its second largest entry (inter, Eq. 4),
+    1 on the object columns (negative pairs, Eq. 7). Through the softmax this becomes
+    M' * (W - rowsum), rowsum_i = sum_j M'[i, j] W[i, j], worked out block by block.
     """
-    chosen = [name in selected for name in TERM_NAMES]
-
-    # Eq. 3: the mass of each row on its own frame (A->A and B->B blocks)
-    same_rows = torch.cat([blocks.aa.sum(2), blocks.bb.sum(2)], 1)           # (B, K)
+    mat = fwd.matrix
+    k1, k = lay.k1, mat.shape[1]
     # Eq. 4 over a row's columns: its objects (the diagonal, 0, included) and the placeholder.
-    # Every other entry is 0 too and M' >= 0, so the top two of the whole row are the same.
+    # The excluded columns are 0 too and M' >= 0, so the top two of the whole row are the same.
     top, at = _top2(mat)
-    inter_rows = top.diff(dim=2).add_(margin).clamp_(min=0.0)                 # (B, K, 1)
+    gap = top.diff(dim=2)                                       # (B, K, 1) second - largest
+    inter_rows = (gap + margin).clamp_(min=0.0)
     if not lay.dense:
         inter_rows.mul_(lay.objects.unsqueeze(2))
-    # Eq. 5: |M'[i, j] - M'[j, i]| over i in B, j in A, summed per column j
-    diff = blocks.ba - blocks.ab.transpose(1, 2)                              # (B, K2, K1)
-    abs_cols = diff.abs().sum(1)                                              # (B, K1)
-    ph_rows = blocks.placeholder
+    to_a, to_b, ph_part = mat.split([k1, k - k1, mat.shape[2] - k], 2)
+    (aa, ba), (ab, bb) = to_a.split([k1, k - k1], 1), to_b.split([k1, k - k1], 1)
+    # Eq. 3 per row: the mass on the row's own frame
+    same_rows = torch.cat([aa.sum(2), bb.sum(2)], 1)                          # (B, K)
+    # Eq. 5 per row, sum_j W[i, j] M'[i, j] over the cross blocks: sum_j s M'[i, j] (j in A)
+    # for a row i in B, -sum_j s M'[i, j] (j in B, s transposed) for a row i in A. Summed over
+    # a pair's rows, sum s (M'[i, j] - M'[j, i]) = sum |M'[i, j] - M'[j, i]|: the cycle term.
+    sign = torch.sub(ba, ab.transpose(1, 2)).sign_()                          # (B, K2, K1)
+    cross_rows = torch.cat([(ab * sign.transpose(1, 2)).sum(2).neg_(), (sign * ba).sum(2)], 1)
 
-    # per pair (B, 7): intra, inter, cycle, the placeholder's mass, T * p, 1, N + M; one matmul
-    # gives every logged mean and Eq. 8
-    per_pair = torch.stack([same_rows.sum(1), inter_rows.sum((1, 2)), abs_cols.sum(1),
-                            ph_rows.sum(1), ph_logit, lay.one, lay.num_objects], 1)
-    summary = (lay.summary @ per_pair).view(-1) @ _summary_selection(tuple(chosen), mat.device,
-                                                                     mat.dtype)
-    logged, loss = summary[:8], summary[8]
+    # per pair (B, 7): intra, inter, cycle, the placeholder's mass, T * p, 1, N + M
+    per_pair = torch.stack([same_rows.sum(1), inter_rows.sum((1, 2)), cross_rows.sum(1),
+                            ph_part.sum((1, 2)), fwd.ph_logit, lay.one, lay.num_objects], 1)
+    if not grad:
+        return per_pair
 
-    pos_scale = lay.pos_scale.view(-1, 1, 1)
-    weights = _Weights(pos_scale if chosen[0] else 0.0, None, lay.ph_weight.unsqueeze(1),
-                       None, None, same_rows if chosen[0] else torch.zeros_like(same_rows))
-    if chosen[2]:
-        # sum_j M'[i, j] sign(i, j) over the cross block: B rows directly; A rows through
-        # sign * M'[j, i] = sign * M'[i, j] - |diff| (i in B, j in A)
-        sign = diff.sign_()
-        signed = sign * blocks.ba
-        weights.rowsum = weights.rowsum + torch.cat([abs_cols - signed.sum(1), signed.sum(2)], 1)
-        weights.sign = sign.mul_(pos_scale)
-    rowsum = torch.addcmul(weights.rowsum * lay.pos_scale.unsqueeze(1), ph_rows,
-                           weights.placeholder)
-    if chosen[1]:
-        # -1 at the largest, +1 at the second largest entry, times the entries themselves
-        weights.at = at
-        signs = _signs(mat.device, mat.dtype)
-        weights.sparse = top.mul_(signs).mul_(inter_rows.sign_().mul_(pos_scale))
-        rowsum += weights.sparse.sum(2)
-    weights.rowsum = rowsum
-    return loss, logged, weights
+    intra, inter, cycle = (float(c) for c in chosen)
+    if intra == cycle == 1.0:
+        rowsum = same_rows.add_(cross_rows)
+    else:                                                       # ablations (paper Table 2)
+        rowsum = same_rows.mul_(intra).add_(cross_rows, alpha=cycle)
+        sign.mul_(cycle)
+    active = inter_rows.sign_() if inter else inter_rows.zero_()  # 1 where the hinge is active
+    same = intra                                                # W on the same-frame blocks
+    if lay.negatives:
+        # W = 1 on a negative pair's object columns, so M' * (W - rowsum) is
+        # M' * M'[i, placeholder]: the terms' weights are dropped, rowsum is -M'[i, placeholder]
+        is_pos = lay.is_pos.view(-1, 1, 1)
+        sign.mul_(is_pos)
+        active.mul_(is_pos)
+        same = is_pos * intra
+        rowsum = torch.addcmul(rowsum * lay.is_pos.unsqueeze(1), ph_part[..., 0],
+                               lay.is_neg.unsqueeze(1), value=-1.0)
+    minus = rowsum.unsqueeze(2).addcmul_(gap, active).neg_()    # inter: second - largest
+    minus_a, minus_b = minus.split([k1, k - k1], 1)
+    same_a, same_b = (minus + same).split([k1, k - k1], 1)
+    aa.mul_(same_a)
+    bb.mul_(same_b)
+    ab.mul_(torch.sub(minus_a, sign.transpose(1, 2)))
+    ba.mul_(sign.add_(minus_b))
+    mat.scatter_add_(2, at, top.mul_(active * _signs(mat.device, mat.dtype)))
+    return per_pair
 
 
-def _softmax_backward_(mat: torch.Tensor, blocks: _Blocks, w: _Weights, k1: int) -> torch.Tensor:
-    """Overwrites M' (B, K, C) with d loss / d logits = M' * (W - rowsum(M' * W)) for the
-    weights W of Eq. 3-8, block by block, and returns it.
-
-    ``W - rowsum`` is a constant per row on the same-frame blocks and on the placeholder
-    column, and the cross blocks' signs minus that constant. Padded rows and columns and the
-    excluded columns of M' are 0 and stay 0.
-    """
-    r = w.rowsum.unsqueeze(2)
-    r_a, r_b = r.split([k1, r.shape[1] - k1], dim=1)
-    same_a, same_b = (w.same - r).split([k1, r.shape[1] - k1], dim=1)
-    blocks.aa.mul_(same_a)
-    blocks.bb.mul_(same_b)
-    if w.sign is not None:
-        blocks.ab.mul_(torch.sub(r_a.neg(), w.sign.transpose(1, 2)))
-        blocks.ba.mul_(w.sign.sub_(r_b))
-    else:
-        blocks.ab.mul_(r_a.neg())
-        blocks.ba.mul_(r_b.neg())
-    blocks.placeholder.mul_(w.placeholder - w.rowsum)
-    if w.sparse is not None:
-        mat.scatter_add_(2, w.at, w.sparse)
-    return mat
+def _summary(per_pair: torch.Tensor, lay: _Layout, chosen: tuple[bool, ...],
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss (scalar, Eq. 8) and the 8 logged scalars (see :func:`matching_loss`) stacked
+    in the order of ``_LOGGED``, from the per-pair values (B, 7) of :func:`_terms`: one matmul
+    gives every logged mean and Eq. 8."""
+    selection = _summary_selection(chosen, per_pair.device, per_pair.dtype)
+    summary = (lay.summary @ per_pair).view(-1) @ selection
+    return summary[8], summary[:8]
 
 
 def _gram_grad(dlogits: torch.Tensor, logits: torch.Tensor, lay: _Layout,
@@ -435,19 +405,20 @@ def _gram_grad(dlogits: torch.Tensor, logits: torch.Tensor, lay: _Layout,
     (B, K, K) matrix A such that d loss / d x = coef * (A @ y).
 
     Args:
-        dlogits: (B, K, C) d loss / d logits, 0 wherever M' is 0 (the diagonal, padding), as
-            the softmax's backward gives; the placeholder column's logit is constant.
+        dlogits: (B, K, C) d loss / d logits on the object columns, 0 wherever M' is 0 (the
+            diagonal, padding), as the softmax's backward gives.
         logits: (B, K, C) the forward's logits: G at every object column.
         in_place: ``logits`` is overwritten (scratch, then A in its first K columns) instead of
             allocating.
     """
     k = dlogits.shape[1]
-    square = dlogits[..., :k]
+    square = dlogits.narrow(2, 0, k)
     # d(gain x / ||x||)/dx = coef (I - u u^T), u = y / gain: the u u^T part is diag(along) @ y,
     # folded into the one matmul. With the symmetric d / dy of y y^T, S = square + square^T:
     # along_i = (S @ y)_i . y_i / gain_i^2 = sum_j S_ij G_ij / gain_i^2, and G (symmetric) is
     # the logits wherever ``square`` is not 0 (no bias on object columns)
-    scratch = logits[..., :k].mul_(square) if in_place else square * logits[..., :k]
+    scratch = logits.narrow(2, 0, k)
+    scratch = scratch.mul_(square) if in_place else square * scratch
     inv_gain2 = lay.inv_factor.unsqueeze(1)
     if not lay.dense:
         inv_gain2 = inv_gain2 * lay.objects
@@ -458,19 +429,27 @@ def _gram_grad(dlogits: torch.Tensor, logits: torch.Tensor, lay: _Layout,
 
 
 def _embedding_grads(grad: torch.Tensor, rows: torch.Tensor, coef: torch.Tensor, k1: int,
-                     needs: Sequence[bool], scale: torch.Tensor | None = None,
-                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                     needs: Sequence[bool]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """d loss / d a (B, K1, D) and d loss / d b (B, K2, D) (None where not needed) from the
-    :func:`_gram_grad` matrix ``grad`` (B, K, K), times the scalar ``scale`` if given."""
+    :func:`_gram_grad` matrix ``grad`` (B, K, K) and ``coef`` (B, K, 1), the factor of dy/dx
+    (times any scale)."""
     k = grad.shape[1]
-    if scale is not None:
-        coef = coef * scale
-    if not needs[0] or not needs[1]:
-        grad = grad[:, :k1] if needs[0] else grad[:, k1:]
-    grad = torch.bmm(grad, rows[:, :k])
-    grad_a = grad[:, :k1] * coef[:, :k1] if needs[0] else None
-    grad_b = grad[:, grad.shape[1] - (k - k1):] * coef[:, k1:] if needs[1] else None
-    return grad_a, grad_b
+    y = rows.narrow(1, 0, k)
+    if needs[0] and needs[1]:
+        grad_a, grad_b = torch.bmm(grad, y).split([k1, k - k1], 1)
+        coef_a, coef_b = coef.split([k1, k - k1], 1)
+        return grad_a * coef_a, grad_b * coef_b
+    start, size = (0, k1) if needs[0] else (k1, k - k1)
+    part = torch.bmm(grad.narrow(1, start, size), y).mul_(coef.narrow(1, start, size))
+    return (part, None) if needs[0] else (None, part)
+
+
+def _autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Disables autocast (the losses compute in float32 or float64); entering ``torch.autocast``
+    costs far more than this check when autocast is off anyway."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class _MatchingLoss(torch.autograd.Function):
@@ -480,20 +459,23 @@ class _MatchingLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor, lay: _Layout, placeholder: str,
-                margin: float, selected: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+                margin: float, chosen: tuple[bool, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         k = a.shape[1] + b.shape[1]
         columns = -(-(k + 1) // 8) * 8  # K + 1 rounded up to a multiple of 8: a faster matmul
-        fwd = _forward(a, b, lay, placeholder, columns)
-        blocks = _Blocks.of(fwd.matrix, lay.k1)
-        loss, logged, weights = _linearised_terms(fwd.matrix, blocks, lay, fwd.ph_logit, margin,
-                                                  selected)
+        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        # autograd records nothing in here: inference mode spares every op its bookkeeping
+        # (what it creates is only read afterwards; the outputs are made outside)
+        with torch.inference_mode():
+            fwd = _forward(a, b, lay, placeholder, columns)
+            per_pair = _terms(fwd, lay, margin, chosen, needs_grad)
+            if needs_grad:
+                # M' (now d loss / d logits) and the logits are not needed any more: reused
+                ctx.grad = _gram_grad(fwd.matrix, fwd.logits, lay, in_place=True)
+                ctx.coef = fwd.coef * lay.grad_scale.view(-1, 1, 1)
+                ctx.rows, ctx.k1 = fwd.rows, lay.k1
+        loss, logged = _summary(per_pair, lay, chosen)
         ctx.mark_non_differentiable(logged)
         ctx.set_materialize_grads(False)
-        if any(ctx.needs_input_grad[:2]):
-            # M' and the logits are not needed any more: their memory is reused
-            dlogits = _softmax_backward_(fwd.matrix, blocks, weights, lay.k1)
-            ctx.grad = _gram_grad(dlogits, fwd.logits, lay, in_place=True)
-            ctx.rows, ctx.coef, ctx.k1 = fwd.rows, fwd.coef, lay.k1
         return loss, logged
 
     @staticmethod
@@ -501,11 +483,11 @@ class _MatchingLoss(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor | None, _: None) -> tuple[torch.Tensor | None, ...]:
         if grad is None:  # grads are not materialised: no gradient reached the loss
             return None, None, None, None, None, None
-        with torch.autocast(device_type=grad.device.type, enabled=False):
-            if grad.dtype != ctx.grad.dtype:
-                grad = grad.to(ctx.grad.dtype)
-            grads = _embedding_grads(ctx.grad, ctx.rows, ctx.coef, ctx.k1,
-                                     ctx.needs_input_grad[:2], grad)
+        with _autocast_off(grad.device.type):
+            if grad.dtype != ctx.coef.dtype:
+                grad = grad.to(ctx.coef.dtype)
+            grads = _embedding_grads(ctx.grad, ctx.rows, ctx.coef * grad, ctx.k1,
+                                     ctx.needs_input_grad[:2])
         return (*grads, None, None, None, None)
 
 
@@ -524,7 +506,7 @@ class _AssignmentMatrix(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (mat,), fwd, lay = ctx.saved_tensors, ctx.fwd, ctx.lay
-        with torch.autocast(device_type=grad.device.type, enabled=False):
+        with _autocast_off(grad.device.type):
             grad = grad.to(mat.dtype)
             # softmax backward; padded rows of M' are 0, so their logits get 0 as well
             pw = mat * grad
@@ -570,7 +552,7 @@ def assignment_matrix(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor
     a, b, ma, mb = prepare_pair_batch(emb_a, emb_b, mask_a, mask_b, trim=False)
     dtype = compute_dtype(a)
     counts = batch_counts(ma, mb, *_negative_flags(negative, ma))
-    with torch.autocast(device_type=a.device.type, enabled=False):
+    with _autocast_off(a.device.type):
         lay = _layout(ma, mb, counts, placeholder, temperature, dtype)
         return _AssignmentMatrix.apply(_as_dtype(a, dtype), _as_dtype(b, dtype), lay, placeholder)
 
@@ -627,10 +609,11 @@ def matching_loss(emb_a: Embeddings, emb_b: Embeddings, mask_a: torch.Tensor | N
     # the one host synchronisation: object counts (to trim surplus slots) and negative flags
     a, b, ma, mb, counts = trim_pair_batch(a, b, ma, mb, *_negative_flags(negative, ma))
     dtype = compute_dtype(a)
-    with torch.autocast(device_type=a.device.type, enabled=False):
+    with _autocast_off(a.device.type):
         lay = _layout(ma, mb, counts, placeholder, temperature, dtype)
         loss, logged = _MatchingLoss.apply(_as_dtype(a, dtype), _as_dtype(b, dtype), lay,
-                                           placeholder, margin, selected)
+                                           placeholder, margin,
+                                           tuple(name in selected for name in TERM_NAMES))
     return loss, dict(zip(_LOGGED, logged.unbind()))
 
 
