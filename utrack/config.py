@@ -132,6 +132,10 @@ class ReIDConfig:
     weight: float = 1.0
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     cycas_margin: float = 0.5
+    # unsupervised pair training: also match frames of two items of different scenes (video
+    # sequences) in a batch as negative pairs (Eq. 7), Nneg / Npos of them; 0 = the paper's
+    # video training, positive pairs only (its negatives are static images, data.neg_ratio)
+    batch_neg_ratio: float = 0.0
 
 
 @dataclass
