@@ -575,6 +575,19 @@ def _remove_stale_sequences(root: Path, keep: set[Path]) -> None:
                 shutil.rmtree(d)
 
 
+def sequence_name(index: int) -> str:
+    """Name of the recipe's sequence ``index`` (0-based): ``SYN-01``, ``SYN-02``, ..."""
+    return f"SYN-{index + 1:02d}"
+
+
+def generate_recipe_sequence(parent: str | Path, cfg: SyntheticConfig, index: int) -> Path:
+    """Sequence ``index`` of the recipe ``cfg`` (seed ``(cfg.seed, index)``), written to
+    ``parent / sequence_name(index)`` exactly as ``generate_dataset`` writes it."""
+    return generate_sequence(Path(parent) / sequence_name(index), seed=(cfg.seed, index),
+                             frames=cfg.frames, width=cfg.width, height=cfg.height, fps=cfg.fps,
+                             max_people=cfg.max_people, name=sequence_name(index))
+
+
 def generate_dataset(root: str | Path, cfg: SyntheticConfig) -> tuple[list[Path], list[Path]]:
     """Generate ``cfg.num_train`` sequences under ``root/train`` and ``cfg.num_val`` under
     ``root/val`` (named ``SYN-01`` ...), sequence i seeded with ``(cfg.seed, i)``.
@@ -583,7 +596,7 @@ def generate_dataset(root: str | Path, cfg: SyntheticConfig) -> tuple[list[Path]
     complete, the existing generation is reused. Returns (train dirs, val dirs).
     """
     root = Path(root)
-    names = [f"SYN-{i + 1:02d}" for i in range(cfg.num_train + cfg.num_val)]
+    names = [sequence_name(i) for i in range(cfg.num_train + cfg.num_val)]
     dirs = [root / ("train" if i < cfg.num_train else "val") / n for i, n in enumerate(names)]
     stamp_path = root / STAMP_NAME
     stamp = _stamp(cfg)
@@ -602,7 +615,6 @@ def generate_dataset(root: str | Path, cfg: SyntheticConfig) -> tuple[list[Path]
         stamp_path.unlink()  # written again only once the new generation is complete
     _remove_stale_sequences(root, set(dirs))
     for i, d in enumerate(dirs):
-        generate_sequence(d, seed=(cfg.seed, i), frames=cfg.frames, width=cfg.width,
-                          height=cfg.height, fps=cfg.fps, max_people=cfg.max_people, name=names[i])
+        generate_recipe_sequence(d.parent, cfg, i)
     stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     return dirs[:cfg.num_train], dirs[cfg.num_train:]
