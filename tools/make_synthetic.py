@@ -1,11 +1,12 @@
 """Generate more sequences of the built-in synthetic recipe:
-``python tools/make_synthetic.py --out DIR [--first 13] [--count 16]``.
+``python tools/make_synthetic.py --out DIR [--first N] [--count 16]``.
 
 Sequence ``SYN-i`` is generated from the seed ``(data.synthetic.seed, i - 1)`` and the recipe's
 frame count, size, frame rate and crowd size (``configs/synthetic.yaml``, with ``--set
 data.synthetic.<key>=...`` overrides), exactly as the default training run generates it. The
-default run trains on SYN-01..08 and holds out SYN-09..12, so ``--first 13`` gives sequences that
-no run has trained or tuned on: a test set for comparing checkpoints. The 4 held-out sequences
+default run trains on SYN-01..08 and holds out SYN-09..12; ``--first`` defaults to the sequence
+after those (13), so the sequences are ones no run has trained or tuned on: a test set for
+comparing checkpoints. The 4 held-out sequences
 (36 identities) are too few to tell IDF1 differences of a few points; 16 sequences hold about 140.
 
 Then: ``python tools/track.py --ckpt CKPT --input DIR --out OUT`` and
@@ -31,22 +32,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     parser.add_argument("--out", required=True, help="folder to write SYN-<i> sequences into")
-    parser.add_argument("--first", type=int, default=13,
-                        help="number of the first sequence (13: the first one no run uses)")
+    parser.add_argument("--first", type=int, default=None,
+                        help="number of the first sequence (default: the first one a training "
+                             "run neither trains on nor holds out, 13 for the recipe)")
     parser.add_argument("--count", type=int, default=16, help="how many sequences")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.first < 1 or args.count < 1:
-        raise ConfigError(f"--first and --count must be at least 1 (got {args.first}, "
-                          f"{args.count})")
     cfg = build_config(args, {}, default_config_files("fairmot", synthetic=True))
+    recipe = cfg.data.synthetic
+    first = recipe.num_train + recipe.num_val + 1 if args.first is None else args.first
+    if first < 1 or args.count < 1:
+        raise ConfigError(f"--first and --count must be at least 1 (got {first}, {args.count})")
     out = Path(args.out)
-    indices = range(args.first - 1, args.first - 1 + args.count)
+    indices = range(first - 1, first - 1 + args.count)
     for index in tqdm(indices, desc="generating"):
-        generate_recipe_sequence(out, cfg.data.synthetic, index)
+        generate_recipe_sequence(out, recipe, index)
     save_config(cfg, out)
     print(f"wrote {sequence_name(indices[0])}..{sequence_name(indices[-1])} to {out}")
     return 0

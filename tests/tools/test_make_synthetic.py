@@ -29,3 +29,10 @@ def test_rejects_an_empty_range(tool, tmp_path: Path) -> None:
     result = tool("tools/make_synthetic.py", "--out", str(tmp_path), "--count", "0")
     assert result.returncode == 2
     assert "--count" in result.stderr
+
+
+def test_starts_after_the_training_and_held_out_sequences(tool, tmp_path: Path) -> None:
+    result = tool("tools/make_synthetic.py", "--out", str(tmp_path), "--count", "1",
+                  "--set", "data.synthetic.frames=2", "data.synthetic.num_val=1")
+    assert result.returncode == 0, result.stderr
+    assert "SYN-10..SYN-10" in result.stdout  # 8 training + 1 held out
