@@ -11,13 +11,11 @@ identity is read.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import torch
 
-from utrack.config import Config
-from utrack.errors import ConfigError
+from utrack.config import Config, check_ratio
 from utrack.losses.cycas import cycas_loss
 from utrack.losses.matching import matching_loss
 from utrack.losses.regression import gather_at
@@ -41,11 +39,13 @@ def cross_item_negatives(scenes: list[str], items: int, frames: int, count: int
     ``s * items + i``."""
     slots = [(s, s) for s in range(frames)]
     slots += [(s, t) for s in range(frames) for t in range(frames) if s != t]
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for s, t in slots:
         for i, j in itertools.combinations(range(items), 2):
+            if len(pairs) == count:
+                return pairs
             a, b = s * items + i, t * items + j
-            if len(pairs) < count and scenes[a] != scenes[b]:
+            if scenes[a] != scenes[b]:
                 pairs.append((a, b))
     return pairs
 
@@ -109,10 +109,7 @@ class UnsupervisedReIDPlugin(Plugin):
         m = cfg.reid.matching
         self.options = {"placeholder": m.placeholder, "temperature": m.temperature,
                         "margin": m.margin, "terms": tuple(m.terms)}
-        ratio = cfg.reid.batch_neg_ratio
-        if not (ratio >= 0 and math.isfinite(ratio)):
-            raise ConfigError(f"reid.batch_neg_ratio must be a finite number >= 0, got {ratio}")
-        self.batch_neg_ratio = float(ratio)
+        self.batch_neg_ratio = check_ratio(cfg.reid.batch_neg_ratio, "reid.batch_neg_ratio")
 
     def loss_terms(self, outputs: dict[str, torch.Tensor],
                    batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -371,3 +372,10 @@ def check_choice(value: str, choices: tuple[str, ...] | list[str], where: str) -
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"{where}: '{value}' is not one of {', '.join(choices)}{hint}")
     return value
+
+
+def check_ratio(value: float, where: str) -> float:
+    """Reject a ratio (such as Nneg / Npos) unless it is a finite number >= 0; returns it as float."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(f"{where} must be a finite number >= 0, got {value}")
+    return float(value)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from utrack.config import DataConfig
+from utrack.config import DataConfig, check_ratio
 from utrack.data.mot import read_image
 from utrack.data.targets import encode_centernet_targets
 from utrack.data.transforms import (AffineParams, sample_affine, sample_hsv, transform_boxes,
@@ -179,8 +179,7 @@ def apply_target_builders(sample: dict[str, Any], builders: Sequence[TargetBuild
 
 def negative_fraction(neg_ratio: float) -> float:
     """Share of negative pairs for a ratio Nneg / Npos: ``r / (1 + r)``."""
-    if not (neg_ratio >= 0 and math.isfinite(neg_ratio)):
-        raise ConfigError(f"data.neg_ratio must be a finite number >= 0, got {neg_ratio}")
+    neg_ratio = check_ratio(neg_ratio, "data.neg_ratio")
     return neg_ratio / (1.0 + neg_ratio)
 
 
