@@ -290,14 +290,36 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else str(key)
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
-            hint = f"; did you mean '{(where + '.') if where else ''}{close[0]}'?" if close else ""
+            suggestion = _suggest_key(str(key), names, where)
+            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
             raise ConfigError(f"unknown config key '{dotted}'{hint} (valid: {', '.join(names)})")
         kwargs[key] = _coerce(hints[key], value, dotted)
         choices = fields[key].metadata.get("choices")
         if choices:
             check_choice(kwargs[key], choices, dotted)
     return cls(**kwargs)
+
+
+def field_paths(cls: type, prefix: str = "") -> list[str]:
+    """Dotted paths of every field of dataclass ``cls`` and of the dataclasses nested in it."""
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        path = prefix + f.name
+        paths.append(path)
+        if dataclasses.is_dataclass(hints[f.name]):
+            paths += field_paths(hints[f.name], path + ".")
+    return paths
+
+
+def _suggest_key(key: str, names: list[str], where: str) -> str | None:
+    """The nearest valid key at this level, else the path of a field of that exact name at
+    another level (``augment.pair_jitter`` -> ``data.augment.pair_jitter``), else None."""
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    if close:
+        return f"{where}.{close[0]}" if where else close[0]
+    elsewhere = [p for p in field_paths(Config) if p.rsplit(".", 1)[-1] == key]
+    return elsewhere[0] if elsewhere else None
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

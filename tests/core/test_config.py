@@ -42,6 +42,11 @@ def test_unknown_key_suggests_nearest(tmp_path):
         load_config([tmp_path / "bad.yaml"])
     with pytest.raises(ConfigError, match=r"unknown config key 'modle'.*did you mean 'model'"):
         load_config([], ["modle.backbone=dla34"])
+    # a key at the wrong level: no near name there, so the full path of the field is suggested
+    with pytest.raises(ConfigError, match=r"unknown config key 'augment'.*did you mean 'data.augment'"):
+        load_config([], ["augment.pair_jitter=0.2"])
+    with pytest.raises(ConfigError, match=r"'tracker.pair_jitter'.*did you mean 'data.augment.pair_jitter'"):
+        load_config([], ["tracker.pair_jitter=0.2"])
 
 
 def test_types_and_choices_are_checked():
