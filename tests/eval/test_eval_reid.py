@@ -37,6 +37,23 @@ def test_queries_without_gallery_match_are_skipped():
     assert out["queries"] == 1 and out["skipped"] == 1 and out["rank1"] == 1.0
 
 
+def test_rank1_and_map_within_groups_hand_values():
+    e = np.eye(2)
+    # g0: label 1 in sequence 1 (a distractor for sequence 0); g1, g2: sequence 0
+    gallery = np.array([e[0], 0.9 * e[0] + 0.1 * e[1], e[1]])
+    gallery_labels, gallery_seq = np.array([1, 2, 3]), np.array([1, 0, 0])
+    query, query_labels, query_seq = np.array([e[0], e[1]]), np.array([2, 1]), np.array([0, 0])
+    across = rank1_and_map(query, query_labels, gallery, gallery_labels)
+    # q0 (label 2): g0 (1, sim 1), g1 (2, .994), g2 -> hit at rank 2, AP 1/2
+    # q1 (label 1): g2 (3, sim 1), g1 (.110), g0 (1, sim 0) -> hit at rank 3, AP 1/3
+    assert across["rank1"] == 0.0 and across["queries"] == 2
+    assert across["mAP"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    within = rank1_and_map(query, query_labels, gallery, gallery_labels,
+                           groups=(query_seq, gallery_seq))
+    # q0 against g1, g2 only: hit at rank 1; q1's identity is not in its sequence: skipped
+    assert within == {"rank1": 1.0, "mAP": 1.0, "queries": 1, "skipped": 1}
+
+
 def test_occlusion_center_precision_recall_hand_case():
     from utrack.eval.occlusion import center_precision_recall
 

@@ -113,3 +113,20 @@ def test_default_run_tracks_and_evaluates_the_held_out_sequence(tool, tmp_path):
     assert {"precision", "recall", "num_true"} <= set(metrics["occlusion_centers"])
     assert (out / "results" / "config.yaml").is_file()
     assert (out / "results_without_refinding" / "config.yaml").is_file()
+
+    # re-ID of the same checkpoint on both generated sequences: across them (the paper's
+    # protocol) and within each; a gallery cut to the query's own sequence keeps every true
+    # match and drops distractors, so neither number can fall
+    reid_out = tmp_path / "reid"
+    res = tool("tools/eval_reid.py", "--ckpt", str(out / "checkpoint_last.pth"), "--data",
+               str(tmp_path / "syn" / "train"), str(tmp_path / "syn" / "val"),
+               "--out", str(reid_out), "--quiet")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "within each sequence" in res.stdout
+    reid = json.loads((reid_out / "reid_metrics.json").read_text())
+    assert len(reid["sequences"]) == 2 and reid["queries"] > 0
+    within = reid["within_sequence"]
+    assert within["queries"] == reid["queries"]
+    assert within["rank1"] >= reid["rank1"] and within["mAP"] >= reid["mAP"] - 1e-12
+    for name in ("embeddings.png", "assignment.png", "config.yaml"):
+        assert (reid_out / name).is_file()

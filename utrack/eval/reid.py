@@ -1,6 +1,8 @@
 """Re-ID evaluation from tracking data (paper Sec. 4.3.3, Table 7): each ground-truth track is
 cut in time into a first half (queries) and a second half (gallery); every query is ranked
-against the whole gallery, other identities and other sequences included (distractors)."""
+against the whole gallery, other identities and other sequences included (distractors).
+With ``groups`` the gallery of each query is its own sequence only: the people a tracker has to
+tell apart, since it never compares people of two videos."""
 
 from __future__ import annotations
 
@@ -30,19 +32,28 @@ def split_query_gallery(labels: np.ndarray, times: np.ndarray) -> tuple[np.ndarr
 
 
 def rank1_and_map(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray,
-                  gallery_labels: np.ndarray) -> dict[str, float]:
+                  gallery_labels: np.ndarray,
+                  groups: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """Rank-1 accuracy and mean average precision by cosine similarity.
 
     Args:
         query: (Q, D) and gallery: (G, D) embeddings (normalised here); labels (Q,), (G,).
+        groups: optional ((Q,), (G,)) group of each entry (the sequence): a query is then
+            ranked against the gallery entries of its own group only.
 
-    Queries whose identity has no gallery entry are left out (counted in ``skipped``).
+    Queries whose identity has no gallery entry (in their group) are left out (counted in
+    ``skipped``).
     """
     q = query / np.linalg.norm(query, axis=1, keepdims=True).clip(min=1e-12)
     g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True).clip(min=1e-12)
     sim = q @ g.T
+    allowed = np.ones(sim.shape, dtype=bool)
+    if groups is not None:
+        allowed = np.asarray(groups[0])[:, None] == np.asarray(groups[1])[None, :]
+        sim = np.where(allowed, sim, -np.inf)  # other groups rank last and never count as hits
     order = np.argsort(-sim, axis=1, kind="stable")
-    hits = gallery_labels[order] == np.asarray(query_labels)[:, None]  # (Q, G) in rank order
+    hits = ((gallery_labels[order] == np.asarray(query_labels)[:, None])
+            & np.take_along_axis(allowed, order, axis=1))  # (Q, G) in rank order
     has_match = hits.any(axis=1)
     hits = hits[has_match]
     if len(hits) == 0:
