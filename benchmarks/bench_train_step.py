@@ -1,10 +1,12 @@
-"""CPU time of one training step (forward, loss, backward, Adam) in NCHW and in channels_last.
+"""CPU time of one training step (forward, loss, backward, Adam): NCHW, channels_last, and
+channels_last with bfloat16 autocast.
 
-``train.channels_last`` switches the model and the batch to the NHWC memory format. Whether that
-is faster depends on the CPU, the threads and the network, so measure it here before turning it
-on: both layouts run interleaved in one process (one step of each per repetition, in turn), so
-that load from other processes hits them alike, and the table shows medians and the ratio
-channels_last / NCHW (below 1: channels_last is faster).
+``train.channels_last`` switches the model and the batch to the NHWC memory format and
+``train.cpu_bf16`` runs the forward under bfloat16 autocast. Whether either is faster depends on
+the CPU (bf16 needs AVX512-BF16 or AMX to pay), the threads and the network, so measure it here
+before turning them on. The variants run interleaved in one process (one step of each per
+repetition, in turn), so that load from other processes hits them alike; the table shows medians
+and the ratio to NCHW float32 (below 1: faster).
 
 The default is the synthetic recipe's network (configs/synthetic.yaml: ResNet-18 body, 64-channel
 neck and heads, FairMOT's heads, 320x192, 8 images a step):
@@ -26,8 +28,9 @@ from utrack.models import build_model
 FAIRMOT_HEADS = {"hm": 1, "wh": 4, "reg": 2, "id": 128}
 
 
-def make_step(channels_last: bool, args: argparse.Namespace):
-    """A closure running one training step of a fresh model in the given memory format."""
+def make_step(channels_last: bool, bf16: bool, args: argparse.Namespace):
+    """A closure running one training step of a fresh model in the given memory format,
+    under bfloat16 autocast with ``bf16`` (as ``Runtime.autocast`` with ``train.cpu_bf16``)."""
     torch.manual_seed(0)
     model = build_model(args.backbone, FAIRMOT_HEADS, head_conv=args.head_conv,
                         neck_channels=args.neck_channels).train()
@@ -39,7 +42,8 @@ def make_step(channels_last: bool, args: argparse.Namespace):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step() -> None:
-        outputs = model(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            outputs = model(image)
         # a stand-in loss touching every head; the backward cost is the network's, not the loss's
         loss = sum(out.float().square().mean() for out in outputs.values())
         optimizer.zero_grad(set_to_none=True)
@@ -62,7 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    steps = {"NCHW": make_step(False, args), "channels_last": make_step(True, args)}
+    steps = {"NCHW": make_step(False, False, args),
+             "channels_last": make_step(True, False, args),
+             "channels_last+bf16": make_step(True, True, args)}
     for step in steps.values():  # warm-up: first calls allocate and pick kernels
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
@@ -76,10 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, reps {args.reps}, "
           f"{args.backbone} {w}x{h}, batch {args.batch}, train step with Adam")
     base = statistics.median(times["NCHW"])
-    print(f"{'layout':<14} {'ms/step':>9} {'vs NCHW':>9}")
+    print(f"{'variant':<19} {'ms/step':>9} {'vs NCHW':>9}")
     for name, values in times.items():
         ms = statistics.median(values)
-        print(f"{name:<14} {ms * 1e3:9.1f} {ms / base:9.2f}")
+        print(f"{name:<19} {ms * 1e3:9.1f} {ms / base:9.2f}")
 
 
 if __name__ == "__main__":

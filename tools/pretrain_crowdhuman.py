@@ -81,7 +81,7 @@ def finetune_hint(cfg: Config, checkpoint: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = build_config(args, config_flags(args), [DEFAULT_CONFIG])
-    runtime = setup_runtime(cfg.train.device, cfg.train.amp)
+    runtime = setup_runtime(cfg.train.device, cfg.train.amp, cfg.train.cpu_bf16)
     try:
         seed_everything(cfg.train.seed)
         data = build_image_training_data(cfg, args.images, category=args.category,

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     defaults = default_config_files(args.arch or "fairmot", synthetic=not args.data)
     cfg = build_config(args, config_flags(args), defaults)
-    runtime = setup_runtime(cfg.train.device, cfg.train.amp)
+    runtime = setup_runtime(cfg.train.device, cfg.train.amp, cfg.train.cpu_bf16)
     try:
         seed_everything(cfg.train.seed)
         data = build_training_data(cfg, runtime)

@@ -190,7 +190,11 @@ class TrainConfig:
     grad_clip: float = 0.0  # 0 = off
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # only takes effect on CUDA
+    amp: bool = True  # float16 autocast + GradScaler; only takes effect on CUDA
+    # bfloat16 autocast on CPU (no scaler needed: bf16 has float32's range). oneDNN runs bf16
+    # convolutions natively on CPUs with AVX512-BF16 or AMX; elsewhere it can be slower than
+    # float32. Measure with benchmarks/bench_train_step.py before turning it on.
+    cpu_bf16: bool = False
     channels_last: bool = False  # NHWC memory format (faster convolutions on recent CPUs/GPUs)
     out: str = "runs/train"
     log_every: int = 10

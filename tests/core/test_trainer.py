@@ -9,12 +9,12 @@ from baselines import build_baseline
 from utrack.data.collate import collate_frames
 from utrack.data.datasets import MOTTrainDataset
 from utrack.data.mot import IdentityIndex, MOTSequence
-from utrack.engine.runtime import Runtime, seed_everything
+from utrack.engine.runtime import Runtime, seed_everything, setup_runtime
 from utrack.engine.trainer import CHECKPOINT_FORMAT, Trainer, TrainStep
 from utrack.errors import CheckpointError
 
 
-def make_trainer(cfg, sequences, out_dir) -> Trainer:
+def make_trainer(cfg, sequences, out_dir, runtime: Runtime | None = None) -> Trainer:
     seed_everything(cfg.train.seed)
     seqs = [MOTSequence(d) for d in sequences]
     ids = IdentityIndex(seqs)
@@ -22,7 +22,8 @@ def make_trainer(cfg, sequences, out_dir) -> Trainer:
     model = baseline.build_model()
     step = TrainStep(model, baseline.build_criterion(ids.num_ids), baseline.forward_train)
     dataset = MOTTrainDataset(seqs, cfg.data, identity_index=ids, seed=cfg.train.seed)
-    return Trainer(step, dataset, collate_frames, cfg, Runtime(torch.device("cpu")), out_dir)
+    runtime = runtime or Runtime(torch.device("cpu"))
+    return Trainer(step, dataset, collate_frames, cfg, runtime, out_dir)
 
 
 def state_of(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -102,3 +103,20 @@ def test_batch_size_counts_images(tiny_cfg, tiny_sequences, tmp_path, mode, batc
     first = next(iter(trainer.loader))
     assert trainer.loader.batch_size == items
     assert first["image"].shape[0] == items * (2 if mode == "pair" else 1)
+
+
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_cpu_bf16_runs_the_network_in_bfloat16(tiny_cfg, tiny_sequences, tmp_path, cpu_bf16):
+    runtime = setup_runtime("cpu", amp=True, cpu_bf16=cpu_bf16)
+    assert not runtime.amp  # float16 AMP is CUDA-only
+    trainer = make_trainer(tiny_cfg, tiny_sequences, tmp_path, runtime)
+    seen: set[torch.dtype] = set()
+    trainer.model.hm.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    history = trainer.fit()
+    assert seen == {torch.bfloat16 if cpu_bf16 else torch.float32}
+    # the weights stay float32 and learn; the losses (float32 inside) stay finite
+    after = trainer.model.state_dict()
+    assert all(v.dtype == before[k].dtype for k, v in after.items())
+    assert not torch.equal(after["hm.2.weight"], before["hm.2.weight"])
+    assert torch.isfinite(torch.tensor(history.history[-1]["total"]))

@@ -23,7 +23,8 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    amp: bool = False  # autocast + GradScaler, CUDA only
+    amp: bool = False  # float16 autocast + GradScaler, CUDA only
+    cpu_bf16: bool = False  # bfloat16 autocast on CPU (train.cpu_bf16), no scaler
 
     @property
     def distributed(self) -> bool:
@@ -35,8 +36,11 @@ class Runtime:
         return self.rank == 0
 
     def autocast(self) -> ContextManager:
+        """The training forward's mixed-precision context (the losses compute in float32)."""
         if self.amp:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
+        if self.cpu_bf16:
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
         return nullcontext()
 
     def barrier(self) -> None:
@@ -58,9 +62,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def setup_runtime(device: str = "auto", amp: bool = True) -> Runtime:
+def setup_runtime(device: str = "auto", amp: bool = True, cpu_bf16: bool = False) -> Runtime:
     """Initialise the process group when launched by ``torchrun`` (WORLD_SIZE > 1): NCCL on
-    CUDA, gloo on CPU. Mixed precision is used only on CUDA."""
+    CUDA, gloo on CPU. ``amp`` (float16) takes effect on CUDA only, ``cpu_bf16`` (bfloat16) on
+    the CPU only."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -70,7 +75,8 @@ def setup_runtime(device: str = "auto", amp: bool = True) -> Runtime:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return Runtime(device=dev, rank=rank, world_size=world_size, local_rank=local_rank,
-                   amp=bool(amp and dev.type == "cuda"))
+                   amp=bool(amp and dev.type == "cuda"),
+                   cpu_bf16=bool(cpu_bf16 and dev.type == "cpu"))
 
 
 def teardown_runtime(runtime: Runtime) -> None:
