@@ -113,10 +113,10 @@ def test_cpu_bf16_runs_the_network_in_bfloat16(tiny_cfg, tiny_sequences, tmp_pat
     seen: set[torch.dtype] = set()
     trainer.model.hm.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    history = trainer.fit()
+    state = trainer.fit()
     assert seen == {torch.bfloat16 if cpu_bf16 else torch.float32}
     # the weights stay float32 and learn; the losses (float32 inside) stay finite
     after = trainer.model.state_dict()
     assert all(v.dtype == before[k].dtype for k, v in after.items())
     assert not torch.equal(after["hm.2.weight"], before["hm.2.weight"])
-    assert torch.isfinite(torch.tensor(history.history[-1]["total"]))
+    assert torch.isfinite(torch.tensor(state.history[-1]["total"]))
