@@ -55,7 +55,7 @@ def make_step(channels_last: bool, bf16: bool, args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5, help="timed steps per layout")
+    parser.add_argument("--reps", type=int, default=5, help="timed steps per variant")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads (0: torch's default, as training uses)")
     parser.add_argument("--backbone", default="resnet18")
