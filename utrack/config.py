@@ -191,15 +191,20 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # float16 autocast + GradScaler; only takes effect on CUDA
-    # bfloat16 autocast on CPU (no scaler needed: bf16 has float32's range). oneDNN runs bf16
-    # convolutions natively on CPUs with AVX512-BF16 or AMX; elsewhere it can be slower than
-    # float32. Measure with benchmarks/bench_train_step.py before turning it on.
-    cpu_bf16: bool = False
+    # bfloat16 autocast on CPU (no scaler needed: bf16 has float32's range): true, false or
+    # auto (on where the CPU has AVX512-BF16 or AMX; oneDNN runs bf16 convolutions natively
+    # there and emulates them, often slower than float32, elsewhere). Measure with
+    # benchmarks/bench_train_step.py.
+    cpu_bf16: bool | str = False
     channels_last: bool = False  # NHWC memory format (faster convolutions on recent CPUs/GPUs)
     out: str = "runs/train"
     log_every: int = 10
     init: str | None = None  # checkpoint to fine-tune from (shape-mismatched heads are skipped)
     eval_after: bool = True  # track + evaluate the validation sequences after training
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cpu_bf16, str) and self.cpu_bf16 != "auto":
+            raise ConfigError(f"train.cpu_bf16: expected true, false or auto, got {self.cpu_bf16!r}")
 
 
 @dataclass

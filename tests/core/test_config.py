@@ -56,6 +56,10 @@ def test_types_and_choices_are_checked():
         load_config([], ["reid.mode=unsupervisd"])
     with pytest.raises(ConfigError, match="expected true or false"):
         load_config([], ["occlusion.enabled=maybe"])
+    with pytest.raises(ConfigError, match="train.cpu_bf16: expected true, false or auto, got 'fast'"):
+        load_config([], ["train.cpu_bf16=fast"])
+    assert load_config([], ["train.cpu_bf16=auto"]).train.cpu_bf16 == "auto"
+    assert load_config([], ["train.cpu_bf16=true"]).train.cpu_bf16 is True
     cfg = load_config([], ["reid.matching.temperature=5", "train.init=null"])
     assert cfg.reid.matching.temperature == 5.0 and isinstance(cfg.reid.matching.temperature, float)
     assert cfg.train.init is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import pytest
 
@@ -9,7 +11,7 @@ from baselines import build_baseline
 from utrack.data.collate import collate_frames
 from utrack.data.datasets import MOTTrainDataset
 from utrack.data.mot import IdentityIndex, MOTSequence
-from utrack.engine.runtime import Runtime, seed_everything, setup_runtime
+from utrack.engine.runtime import Runtime, cpu_runs_bf16_natively, seed_everything, setup_runtime
 from utrack.engine.trainer import CHECKPOINT_FORMAT, Trainer, TrainStep
 from utrack.errors import CheckpointError
 
@@ -120,3 +122,19 @@ def test_cpu_bf16_runs_the_network_in_bfloat16(tiny_cfg, tiny_sequences, tmp_pat
     assert all(v.dtype == before[k].dtype for k, v in after.items())
     assert not torch.equal(after["hm.2.weight"], before["hm.2.weight"])
     assert torch.isfinite(torch.tensor(state.history[-1]["total"]))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_cpu_bf16_auto_follows_the_cpu(monkeypatch, native):
+    monkeypatch.setattr("utrack.engine.runtime.cpu_runs_bf16_natively", lambda: native)
+    runtime = setup_runtime("cpu", amp=True, cpu_bf16="auto")
+    assert runtime.cpu_bf16 is native
+    assert runtime.precision == ("bfloat16 autocast" if native else "float32")
+
+
+def test_native_bf16_probe_agrees_with_proc_cpuinfo():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo (not Linux)")
+    flags = set(cpuinfo.read_text().split())
+    assert cpu_runs_bf16_natively() == bool({"avx512_bf16", "amx_tile"} & flags)

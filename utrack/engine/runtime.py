@@ -35,6 +35,13 @@ class Runtime:
         """Rank 0 alone writes checkpoints, logs and results."""
         return self.rank == 0
 
+    @property
+    def precision(self) -> str:
+        """What the training forward computes in (for logs and checkpoint metadata)."""
+        if self.amp:
+            return "float16 autocast"
+        return "bfloat16 autocast" if self.cpu_bf16 else "float32"
+
     def autocast(self) -> ContextManager:
         """The training forward's mixed-precision context (the losses compute in float32)."""
         if self.amp:
@@ -62,16 +69,25 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def setup_runtime(device: str = "auto", amp: bool = True, cpu_bf16: bool = False) -> Runtime:
+def cpu_runs_bf16_natively() -> bool:
+    """True when this CPU has AVX512-BF16 or AMX, where oneDNN runs bfloat16 convolutions
+    natively (elsewhere it emulates them, often slower than float32)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may go away
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def setup_runtime(device: str = "auto", amp: bool = True, cpu_bf16: bool | str = False) -> Runtime:
     """Initialise the process group when launched by ``torchrun`` (WORLD_SIZE > 1): NCCL on
     CUDA, gloo on CPU. ``amp`` (float16) takes effect on CUDA only, ``cpu_bf16`` (bfloat16) on
-    the CPU only."""
+    the CPU only; ``cpu_bf16="auto"`` turns it on where :func:`cpu_runs_bf16_natively`."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
+    if cpu_bf16 == "auto":
+        cpu_bf16 = cpu_runs_bf16_natively()
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return Runtime(device=dev, rank=rank, world_size=world_size, local_rank=local_rank,

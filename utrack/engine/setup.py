@@ -198,14 +198,15 @@ def prepare_trainer(cfg: Config, runtime: Runtime, data: TrainingSource, baselin
     criterion = baseline.build_criterion(data.num_ids)
     step = TrainStep(model, criterion, baseline.forward_train)
     dataset = data.make_dataset(baseline, plugins)
-    meta = {"arch": cfg.model.arch, **data.meta()}
+    meta = {"arch": cfg.model.arch, "precision": runtime.precision, **data.meta()}
     trainer = Trainer(step, dataset, data.collate_fn(baseline), cfg, runtime, cfg.train.out, meta)
     if resume:
         trainer.resume(resume)
     if runtime.is_main:
         print(f"training {cfg.model.arch} ({cfg.model.backbone}, reid={cfg.reid.mode}, "
               f"occlusion={cfg.occlusion.enabled}) on {len(dataset)} samples from "
-              f"{data.description()}, device {runtime.device}, {runtime.world_size} process(es); "
+              f"{data.description()}, device {runtime.device} ({runtime.precision}), "
+              f"{runtime.world_size} process(es); "
               f"out: {cfg.train.out}")
     return trainer
 
