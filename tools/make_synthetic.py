@@ -5,7 +5,7 @@ Sequence ``SYN-i`` is generated from the seed ``(data.synthetic.seed, i - 1)`` a
 frame count, size, frame rate and crowd size (``configs/synthetic.yaml``, with ``--set
 data.synthetic.<key>=...`` overrides), exactly as the default training run generates it. The
 default run trains on SYN-01..08 and holds out SYN-09..12; ``--first`` defaults to the sequence
-after those (13), so the sequences are ones no run has trained or tuned on: a test set for
+after those (13), so the sequences are ones no run has trained on: a test set for
 comparing checkpoints. The 4 held-out sequences (36 identities) are too few to tell IDF1
 differences of a few points; 16 sequences hold about 140.
 
