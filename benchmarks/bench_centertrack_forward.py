@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from interleaved import time_interleaved
 
 from baselines import build_baseline
 from utrack.cli import default_config_files
@@ -57,14 +57,10 @@ def main(argv: list[str] | None = None) -> None:
                 pre_hm = torch.zeros(1, 1, h, w)
                 pre_hm[..., h // 3, w // 4] = 1.0
                 inputs = {"fairmot": (image,), "centertrack": (image, pre_image, pre_hm)}
-                for arch, model in models.items():  # warm-up: allocation, kernel choice
-                    model(*inputs[arch])
-                for _ in range(args.reps):
-                    for arch, model in models.items():
-                        start = time.perf_counter()
-                        model(*inputs[arch])
-                        times.setdefault(((w, h), backbone, arch), []).append(
-                            time.perf_counter() - start)
+                calls = {arch: (lambda model=model, x=inputs[arch]: model(*x))
+                         for arch, model in models.items()}
+                for arch, values in time_interleaved(calls, args.reps).items():
+                    times[((w, h), backbone, arch)] = values
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, reps {args.reps}, "
           "batch 1, eval, no_grad, head_conv 256")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from interleaved import time_interleaved
 
 from utrack.models import BACKBONES, build_model
 
@@ -38,13 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     with torch.no_grad():
         for w, h in SIZES:
             image = torch.rand(1, 3, h, w)
-            for model in models.values():  # warm-up: first calls allocate and pick kernels
-                model(image)
-            for _ in range(args.reps):
-                for name, model in models.items():
-                    start = time.perf_counter()
-                    model(image)
-                    times.setdefault(((w, h), name), []).append(time.perf_counter() - start)
+            calls = {name: (lambda model=model, image=image: model(image))
+                     for name, model in models.items()}
+            for name, values in time_interleaved(calls, args.reps).items():
+                times[((w, h), name)] = values
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, reps {args.reps}, "
           "batch 1, eval, no_grad")

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from interleaved import time_interleaved
 
+from utrack.engine.runtime import Runtime
 from utrack.models import build_model
 
 FAIRMOT_HEADS = {"hm": 1, "wh": 4, "reg": 2, "id": 128}
@@ -30,7 +31,7 @@ FAIRMOT_HEADS = {"hm": 1, "wh": 4, "reg": 2, "id": 128}
 
 def make_step(channels_last: bool, bf16: bool, args: argparse.Namespace):
     """A closure running one training step of a fresh model in the given memory format,
-    under bfloat16 autocast with ``bf16`` (as ``Runtime.autocast`` with ``train.cpu_bf16``)."""
+    under ``Runtime.autocast`` with ``cpu_bf16=bf16`` (bfloat16 autocast, as training uses)."""
     torch.manual_seed(0)
     model = build_model(args.backbone, FAIRMOT_HEADS, head_conv=args.head_conv,
                         neck_channels=args.neck_channels).train()
@@ -40,9 +41,10 @@ def make_step(channels_last: bool, bf16: bool, args: argparse.Namespace):
         model = model.to(memory_format=torch.channels_last)
         image = image.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    runtime = Runtime(torch.device("cpu"), cpu_bf16=bf16)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with runtime.autocast():
             outputs = model(image)
         # a stand-in loss touching every head; the backward cost is the network's, not the loss's
         loss = sum(out.float().square().mean() for out in outputs.values())
@@ -69,14 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = {"NCHW": make_step(False, False, args),
              "channels_last": make_step(True, False, args),
              "channels_last+bf16": make_step(True, True, args)}
-    for step in steps.values():  # warm-up: first calls allocate and pick kernels
-        step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.reps):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
+    times = time_interleaved(steps, args.reps)
 
     w, h = args.size
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, reps {args.reps}, "
